@@ -1,0 +1,22 @@
+/**
+ * The `cloudtaser` command tree: every subcommand is defined in its own module under `commands/` and joined here.
+ */
+import { Command } from "@effect/cli"
+import { Console } from "effect"
+
+const root = Command.make(
+  "cloudtaser",
+  {},
+  () => Console.log("cloudtaser: connect a Vault and a Kubernetes cluster through a beacon. Run `cloudtaser --help`.")
+).pipe(
+  Command.withDescription(
+    "CloudTaser connectivity: the beacon relay, the Vault and Kubernetes dev doubles, and the tools that wire a " +
+      "Vault to a cluster."
+  )
+)
+
+/** The whole command tree, ready for `Command.run`. */
+export const cloudtaser = root
+
+/** Runs the `cloudtaser` command tree on the given `process.argv`. */
+export const run = Command.run(cloudtaser, { name: "cloudtaser", version: "0.0.0" })
