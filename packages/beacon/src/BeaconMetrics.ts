@@ -2,12 +2,10 @@
  * What the beacon counts about itself (connections, waiting clients, sessions, bytes, pairing latency, refusals),
  * updated synchronously from the hot path and rendered for Prometheus on `/metrics`.
  */
+import type { ErrorCodeName } from "@cloudtaser/protocol/ErrorCode"
 import { Context, Layer } from "effect"
-import type { Counters, RefusalCode } from "./internal/metrics.ts"
+import type { Counters } from "./internal/metrics.ts"
 import { makeCounters, observeLatency, render } from "./internal/metrics.ts"
-
-/** The name of a protocol error code, as it appears in the `code` label of the refusal counter. */
-export type ErrorCodeName = RefusalCode
 
 /** The role a waiting client announced in its HELLO. */
 export type WaitingRole = "bridge" | "broker"

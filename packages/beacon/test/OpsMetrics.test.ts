@@ -1,3 +1,4 @@
+import type { ErrorCodeName } from "@cloudtaser/protocol/ErrorCode"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck } from "effect"
 import { BeaconMetrics } from "../src/BeaconMetrics.ts"
@@ -64,7 +65,7 @@ describe("BeaconMetrics", () => {
 
   it("counts a code outside the protocol's list as internal rather than adding a label value", () => {
     const metrics = Metrics.make()
-    metrics.refused("0123456789abcdef0123" as Metrics.ErrorCodeName)
+    metrics.refused("0123456789abcdef0123" as ErrorCodeName)
     const text = metrics.render()
     expect(text).not.toContain("0123456789abcdef")
     expect(samples(text).get("cloudtaser_beacon_refusals_total{code=\"internal\"}")).toBe(1)

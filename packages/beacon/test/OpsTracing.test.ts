@@ -28,7 +28,10 @@ const receiver = Effect.acquireRelease(
     })
     server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, requests })))
   }),
-  ({ server }) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+  ({ server }) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
 )
 
 const portOf = (server: Http.Server) => (server.address() as AddressInfo).port

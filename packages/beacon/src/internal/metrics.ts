@@ -1,24 +1,12 @@
 /**
  * The beacon's counters as plain numbers, and their rendering in the Prometheus text exposition format (0.0.4).
  */
+import type { ErrorCodeName } from "@cloudtaser/protocol/ErrorCode"
+import { ErrorCode } from "@cloudtaser/protocol/ErrorCode"
 
 /** The error names of the beacon protocol, in code order; every refusal carries one of them. */
-export const refusalCodes = [
-  "bad_frame",
-  "unsupported_version",
-  "hello_timeout",
-  "proof_invalid",
-  "hash_mismatch",
-  "cert_invalid",
-  "wait_expired",
-  "capacity",
-  "shutting_down",
-  "frame_too_large",
-  "internal"
-] as const
-
-/** The name of a protocol error code, as it appears in the `code` label. */
-export type RefusalCode = typeof refusalCodes[number]
+export const refusalCodes: ReadonlyArray<ErrorCodeName> = (Object.keys(ErrorCode) as Array<ErrorCodeName>)
+  .sort((a, b) => ErrorCode[a] - ErrorCode[b])
 
 /** Upper bounds of the pairing latency buckets, in seconds: from half a millisecond to ten seconds. */
 export const pairingLatencyBuckets: ReadonlyArray<number> = [
@@ -51,7 +39,7 @@ export interface Counters {
   readonly latencyBuckets: Array<number>
   latencyCount: number
   latencySum: number
-  readonly refusals: Map<RefusalCode, number>
+  readonly refusals: Map<ErrorCodeName, number>
 }
 
 /** Fresh counters, all zero. */
