@@ -1,0 +1,96 @@
+/**
+ * A double of HashiCorp Vault's HTTP API for development and tests: an in-memory server with KV v2, token and
+ * Kubernetes auth, ACL policies, seal state and `sys/health`, following Vault's paths, status codes and JSON. It is
+ * not Vault and keeps nothing on disk.
+ */
+import { Clock, Context, Effect, Layer } from "effect"
+import type { Scope } from "effect"
+import { listen } from "./internal/devserver/http.ts"
+import { DevState } from "./internal/devserver/state.ts"
+
+/** How to start a dev server. */
+export interface VaultDevServerOptions {
+  /** Address to listen on; `127.0.0.1` unless told otherwise. */
+  readonly host?: string
+  /** Port to listen on; 0 (the default) picks a free one. */
+  readonly port?: number
+  /** The root token, as `vault server -dev -dev-root-token-id` takes it. */
+  readonly rootToken: string
+  /** Serve HTTPS with this certificate and key instead of plain HTTP. */
+  readonly tls?: { readonly certPem: string; readonly keyPem: string }
+  /** Report as a standby node in `sys/health` (default false). */
+  readonly standby?: boolean
+  /** Report as a performance standby node in `sys/health` (default false). */
+  readonly performanceStandby?: boolean
+  /** Start uninitialized: every request but `sys/health` and friends is refused (default false). */
+  readonly uninitialized?: boolean
+  /**
+   * How many requests a KV v2 mount enabled through `sys/mounts` answers with Vault's "upgrading" error before it
+   * serves, so that a client's retry can be tested (default 0).
+   */
+  readonly kvUpgradeRequests?: number
+}
+
+/** A running dev server. */
+export interface VaultDevServerHandle {
+  /** Base URL, such as `http://127.0.0.1:43127`; Vault's API is under `/v1/`. */
+  readonly url: string
+  readonly rootToken: string
+  /** The key `sys/unseal` accepts after a seal. */
+  readonly unsealKey: string
+  /** Seals the server: from now on it answers 503 "Vault is sealed" to all but the status endpoints. */
+  readonly seal: () => Effect.Effect<void>
+  /** Unseals the server again. */
+  readonly unseal: () => Effect.Effect<void>
+}
+
+/**
+ * Starts a dev server in the current scope; closing the scope stops it. Requests see the `Clock` of the calling
+ * fiber, so token expiry follows `TestClock` in tests.
+ */
+export const start = (options: VaultDevServerOptions): Effect.Effect<VaultDevServerHandle, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const now = yield* Clock.currentTimeMillis
+    const state = new DevState({
+      rootToken: options.rootToken,
+      health: {
+        initialized: !(options.uninitialized ?? false),
+        standby: options.standby ?? false,
+        performanceStandby: options.performanceStandby ?? false
+      },
+      kvUpgradeRequests: options.kvUpgradeRequests ?? 0,
+      now
+    })
+    const host = options.host ?? "127.0.0.1"
+    const server = yield* Effect.acquireRelease(
+      Effect.promise(() => listen({ state, runtime, host, port: options.port ?? 0, tls: options.tls })),
+      (server) => Effect.promise(() => server.close())
+    )
+    const scheme = options.tls === undefined ? "http" : "https"
+    const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${server.port}`
+    yield* Effect.logDebug("Vault dev server double listening").pipe(Effect.annotateLogs({ url }))
+    return {
+      url,
+      rootToken: options.rootToken,
+      unsealKey: state.unsealKey,
+      seal: () => Effect.sync(() => void (state.sealed = true)),
+      unseal: () => Effect.sync(() => void (state.sealed = false))
+    }
+  }).pipe(Effect.withSpan("VaultDevServer.start"))
+
+/** A running dev server as a service, for `it.layer` and for programs that start one. */
+export class VaultDevServer extends Context.Tag("@cloudtaser/vault/VaultDevServer")<
+  VaultDevServer,
+  VaultDevServerHandle
+>() {
+  /** Starts a dev server for the lifetime of the layer. */
+  static readonly layer = (options: VaultDevServerOptions): Layer.Layer<VaultDevServer> =>
+    Layer.scoped(VaultDevServer, start(options))
+
+  /** Same as the module's `start`. */
+  static readonly start = start
+}
+
+/** Starts a dev server for the lifetime of the layer. */
+export const layer = VaultDevServer.layer
