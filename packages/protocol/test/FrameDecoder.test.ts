@@ -113,7 +113,7 @@ describe("FrameDecoder", () => {
     })
     if (Either.isLeft(payload)) throw payload.left
     expect(Either.isRight(Hello.decodeHello(payload.right))).toBe(true)
-    const longer = Buffer.concat([payload.right, bytes(0)])
+    const longer = Buffer.concat([payload.right, bytes(0x41)])
     expect(Hello.decodeHello(longer)).toMatchObject({ _tag: "Left", left: { reason: "bad_frame" } })
     const shorter = payload.right.subarray(0, payload.right.length - 1)
     expect(Hello.decodeHello(shorter)).toMatchObject({ _tag: "Left", left: { reason: "bad_frame" } })
