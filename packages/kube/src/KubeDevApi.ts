@@ -1,0 +1,219 @@
+/**
+ * The Kubernetes dev API: a DOUBLE of the Kubernetes API server for development and tests, serving over HTTPS the
+ * discovery documents, namespaces, secrets, config maps, service accounts, cluster role bindings, TokenRequest and
+ * TokenReview with the real API's paths, status codes and JSON shapes. Nothing in production depends on it.
+ */
+import { makeCa, makeLeaf } from "@cloudtaser/pki/Certificates"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import * as Crypto from "node:crypto"
+import * as Https from "node:https"
+import type { ApiRequest, DevApiState } from "./internal/DevApiHandler.ts"
+import { handle, issueServiceAccountToken, seed } from "./internal/DevApiHandler.ts"
+import { makeStore } from "./internal/DevApiStore.ts"
+import * as Status from "./internal/KubeStatus.ts"
+import { defaultIssuer, makeTokenAuthority } from "./internal/ServiceAccountTokens.ts"
+
+/** Where the dev API listens. */
+export interface KubeDevApiOptions {
+  /** Default `127.0.0.1`. */
+  readonly host?: string | undefined
+  /** Default 0: any free port. */
+  readonly port?: number | undefined
+  /** The service-account token issuer; default the one real clusters use, `https://kubernetes.default.svc.cluster.local`. */
+  readonly issuer?: string | undefined
+}
+
+/** A token to issue, as a TokenRequest would ask for it. */
+export interface IssueTokenOptions {
+  readonly namespace: string
+  readonly serviceAccount: string
+  /** Default: the API server's own audience (the issuer). */
+  readonly audiences?: ReadonlyArray<string> | undefined
+  /** Default 3600. Unlike TokenRequest, any positive lifetime is allowed, so tests can make short-lived tokens. */
+  readonly expirationSeconds?: number | undefined
+  /** Binds the token to a pod, as projected volume tokens are. */
+  readonly pod?: { readonly name: string; readonly uid: string } | undefined
+}
+
+/** What a kubeconfig for the dev API should authenticate with; the admin token unless a token is given. */
+export interface KubeconfigOptions {
+  readonly token?: string | undefined
+  /** The user entry's name; default `cloudtaser-dev-admin`, or `cloudtaser-dev-token` with a given token. */
+  readonly user?: string | undefined
+  /** The context's namespace; default `default`. */
+  readonly namespace?: string | undefined
+}
+
+/** A running dev API. */
+export interface KubeDevApiShape {
+  /** `https://host:port`. */
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  /** The CA that issued the server's certificate, to trust in clients. */
+  readonly caPem: string
+  /** A bearer token that may do anything. */
+  readonly adminToken: string
+  /** The `iss` of the service-account tokens it issues. */
+  readonly issuer: string
+  /** A kubeconfig YAML with the server, its CA data, a token and the context `cloudtaser-dev` (current). */
+  readonly kubeconfig: (options?: KubeconfigOptions) => string
+  /**
+   * Issues a service-account token signed by the dev API's key, creating the namespace and the service account when
+   * missing.
+   */
+  readonly issueToken: (options: IssueTokenOptions) => Effect.Effect<string>
+}
+
+/** The name of the kubeconfig context (and cluster) the dev API writes. */
+export const contextName = "cloudtaser-dev"
+
+const maxBodyBytes = 3 * 1024 * 1024
+
+const quote = (value: string) => JSON.stringify(value)
+
+const kubeconfigYaml = (url: string, caPem: string, token: string, user: string, namespace: string): string =>
+  [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    `- name: ${quote(contextName)}`,
+    "  cluster:",
+    `    server: ${quote(url)}`,
+    `    certificate-authority-data: ${quote(Buffer.from(caPem).toString("base64"))}`,
+    "users:",
+    `- name: ${quote(user)}`,
+    "  user:",
+    `    token: ${quote(token)}`,
+    "contexts:",
+    `- name: ${quote(contextName)}`,
+    "  context:",
+    `    cluster: ${quote(contextName)}`,
+    `    user: ${quote(user)}`,
+    `    namespace: ${quote(namespace)}`,
+    `current-context: ${quote(contextName)}`,
+    "preferences: {}",
+    ""
+  ].join("\n")
+
+const realClock = Clock.make()
+
+const serverCertificate = (host: string) =>
+  Effect.gen(function*() {
+    const ca = yield* makeCa({ commonName: "cloudtaser-dev kubernetes CA" })
+    const ipAddresses = Array.from(new Set(["127.0.0.1", "::1", ...(/^[\d.]+$|:/.test(host) ? [host] : [])]))
+    const dnsNames = Array.from(
+      new Set([
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        ...(/^[\d.]+$|:/.test(host) ? [] : [host])
+      ])
+    )
+    const leaf = yield* makeLeaf({ ca, role: "server", commonName: "kube-apiserver", dnsNames, ipAddresses })
+    return { caPem: ca.certPem, certPem: `${leaf.certPem}`, keyPem: leaf.keyPem }
+  }).pipe(Effect.orDie)
+
+const toRequest = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const url = new URL(request.url, "https://localhost")
+  const hasBody = request.method === "POST" || request.method === "PUT" || request.method === "PATCH"
+  const body = hasBody ? new Uint8Array(yield* request.arrayBuffer) : new Uint8Array(0)
+  const apiRequest: ApiRequest = {
+    method: request.method,
+    path: url.pathname,
+    query: url.searchParams,
+    accept: request.headers["accept"] ?? "",
+    contentType: request.headers["content-type"] ?? "",
+    authorization: request.headers["authorization"],
+    body
+  }
+  return apiRequest
+})
+
+const respond = (response: Status.ApiResponse) =>
+  typeof response.body === "string"
+    ? HttpServerResponse.text(response.body, { status: response.status })
+    : HttpServerResponse.unsafeJson(response.body, { status: response.status })
+
+const serve = (state: DevApiState) =>
+  Effect.gen(function*() {
+    const request = yield* toRequest.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)),
+      Effect.either
+    )
+    if (request._tag === "Left") {
+      return respond(Status.failure(413, "RequestEntityTooLarge", "the request body could not be read or is too large"))
+    }
+    const now = yield* Clock.currentTimeMillis
+    return respond(handle(state, request.right, now))
+  })
+
+/**
+ * Starts a dev API on an HTTPS port: a fresh CA and server certificate, a fresh signing key for service-account
+ * tokens, a random admin token, and the namespaces a new cluster has. It stops when the scope closes.
+ */
+export const start = Effect.fn("KubeDevApi.start")(function*(options: KubeDevApiOptions = {}) {
+  const host = options.host ?? "127.0.0.1"
+  const certificate = yield* serverCertificate(host).pipe(Effect.withClock(realClock))
+  const server = yield* NodeHttpServer.make(
+    () => Https.createServer({ cert: certificate.certPem, key: certificate.keyPem }),
+    { host, port: options.port ?? 0 }
+  )
+  const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+  const urlHost = host.includes(":") ? `[${host}]` : host
+  const url = `https://${urlHost}:${port}`
+  const authority = makeTokenAuthority(options.issuer ?? defaultIssuer)
+  const state: DevApiState = {
+    store: makeStore(),
+    authority,
+    adminToken: Crypto.randomBytes(32).toString("base64url"),
+    apiAudiences: [authority.issuer],
+    serverAddress: `${urlHost}:${port}`
+  }
+  // Tokens are issued on the clock the server checks them with, so a test clock moves both together.
+  const clock = yield* Effect.clock
+  seed(state, yield* clock.currentTimeMillis)
+  yield* server.serve(serve(state))
+  yield* Effect.logInfo("Kubernetes dev API (a double for development and tests) is listening").pipe(
+    Effect.annotateLogs({ component: "kube-dev-api", url })
+  )
+
+  return {
+    url,
+    host,
+    port,
+    caPem: certificate.caPem,
+    adminToken: state.adminToken,
+    issuer: authority.issuer,
+    kubeconfig: (kubeconfigOptions: KubeconfigOptions = {}) =>
+      kubeconfigYaml(
+        url,
+        certificate.caPem,
+        kubeconfigOptions.token ?? state.adminToken,
+        kubeconfigOptions.user ??
+          (kubeconfigOptions.token === undefined ? "cloudtaser-dev-admin" : "cloudtaser-dev-token"),
+        kubeconfigOptions.namespace ?? "default"
+      ),
+    issueToken: (issue: IssueTokenOptions) =>
+      clock.currentTimeMillis.pipe(
+        Effect.map((now) => issueServiceAccountToken(state, issue, now)),
+        Effect.withSpan("KubeDevApi.issueToken")
+      )
+  } satisfies KubeDevApiShape
+})
+
+/** The running Kubernetes dev API, a double of the Kubernetes API server. */
+export class KubeDevApi extends Context.Tag("@cloudtaser/kube/KubeDevApi")<KubeDevApi, KubeDevApiShape>() {
+  /** Starts a dev API for the enclosing scope. */
+  static readonly start = start
+
+  /** A layer holding a running dev API. */
+  static readonly layer = (options: KubeDevApiOptions = {}): Layer.Layer<KubeDevApi> =>
+    Layer.scoped(KubeDevApi, start(options).pipe(Effect.orDie))
+}
