@@ -125,9 +125,11 @@ const boundedCache = <V>(capacity: number) => {
   }
 }
 
+// X509Certificate also reads PEM and ignores trailing bytes; the protocol carries exactly one DER certificate.
 const parse = (der: Uint8Array): X509Certificate | undefined => {
   try {
-    return new X509Certificate(der)
+    const certificate = new X509Certificate(der)
+    return certificate.raw.equals(der) ? certificate : undefined
   } catch {
     return undefined
   }

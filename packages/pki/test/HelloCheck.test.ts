@@ -287,7 +287,7 @@ describe("HelloCheck with generated certificates", () => {
       expect(rejection(checkHello(helloFor(ca, p521, 1, new Date())))).toBe("cert_invalid:leaf_key_type")
     }))
 
-  it.effect("refuses garbage in place of either certificate without throwing", () =>
+  it.effect("refuses garbage, PEM and trailing bytes in place of either DER certificate without throwing", () =>
     Effect.gen(function*() {
       const ca = yield* makeCa({ commonName: "pairing ca" })
       const now = new Date()
@@ -297,6 +297,11 @@ describe("HelloCheck with generated certificates", () => {
         const input = { role: 1, infoHash: infoHash(bytes), caDer: bytes, leafDer: ca.certDer, now } as const
         expect(rejection(checkHello(input))).toBe("cert_invalid:ca_unparseable")
       }
+      const bridge = yield* makeLeaf({ ca, role: "bridge", commonName: "bridge" })
+      const trailing = new Uint8Array([...bridge.certDer, 0])
+      expect(rejection(checkHello(helloFor(ca, trailing, 1, now)))).toBe("cert_invalid:leaf_unparseable")
+      const pem = new TextEncoder().encode(bridge.certPem)
+      expect(rejection(checkHello(helloFor(ca, pem, 1, now)))).toBe("cert_invalid:leaf_unparseable")
       const truncated = ca.certDer.subarray(0, ca.certDer.length - 10)
       expect(
         rejection(checkHello({ ...helloFor(ca, ca.certDer, 1, now), caDer: truncated, infoHash: infoHash(truncated) }))
