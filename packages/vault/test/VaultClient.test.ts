@@ -1,0 +1,216 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Vault from "../src/Vault.ts"
+import { closedPort, renderings, testServer } from "./VaultClientSupport.ts"
+
+// The behaviours here are the ones the Vault dev server cannot produce on demand (a refused or silent connection, a
+// standby node, a malformed answer), so these tests answer from a plain HTTP server on 127.0.0.1 instead.
+
+const token = Redacted.make("hvs.client-test-token-that-must-not-leak")
+
+describe("Vault client, transport and configuration", () => {
+  it.scoped("a refused connection names the address and says what to check", () =>
+    Effect.gen(function*() {
+      const port = yield* closedPort
+      const address = `http://127.0.0.1:${port}`
+      const vault = yield* Vault.make({ address, token })
+
+      const error = yield* Effect.flip(vault.kvRead("secret", "app"))
+
+      assert.strictEqual(error._tag, "VaultUnreachable")
+      assert.strictEqual(
+        error.message,
+        `could not connect to Vault at ${address}: connection refused; check VAULT_ADDR and that Vault is listening`
+      )
+    }))
+
+  it.scopedLive("a Vault that never answers fails after the timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => "hang")
+      const vault = yield* Vault.make({ address: server.url, token, timeout: "300 millis" })
+
+      const error = yield* Effect.flip(vault.tokenLookupSelf())
+
+      assert.strictEqual(error._tag, "VaultUnreachable")
+      assert.include(error.message, `Vault at ${server.url} did not answer GET auth/token/lookup-self in time`)
+      assert.strictEqual(server.seen.length, 1)
+    }))
+
+  it.scoped("the namespace goes in X-Vault-Namespace on API calls but not to the root-only sys/health", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer((request) =>
+        request.url.startsWith("/v1/sys/health")
+          ? { status: 200, body: { initialized: true, sealed: false, standby: false, version: "1.17.0" } }
+          : { status: 200, body: { data: { keys: ["app"] } } }
+      )
+      const vault = yield* Vault.make({ address: server.url, token, namespace: "team-eu" })
+
+      const keys = yield* vault.kvList("secret", "")
+      yield* vault.health()
+
+      assert.deepStrictEqual(keys, ["app"])
+      assert.strictEqual(server.seen[0].url, "/v1/secret/metadata?list=true")
+      assert.strictEqual(server.seen[0].headers["x-vault-namespace"], "team-eu")
+      assert.strictEqual(server.seen[0].headers["x-vault-token"], Redacted.value(token))
+      assert.strictEqual(server.seen[1].headers["x-vault-namespace"], undefined)
+      assert.strictEqual(server.seen[1].headers["x-vault-token"], undefined)
+    }))
+
+  it.scoped("without a namespace no namespace header is sent", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({ status: 200, body: { data: { keys: [] } } }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      yield* vault.listPolicies()
+
+      assert.strictEqual(server.seen[0].headers["x-vault-namespace"], undefined)
+      assert.strictEqual(server.seen[0].url, "/v1/sys/policies/acl?list=true")
+    }))
+
+  it.scoped("a 503 without a message is told apart by sys/health: a standby node", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer((request) =>
+        request.url.startsWith("/v1/sys/health")
+          ? { status: 429, body: { initialized: true, sealed: false, standby: true } }
+          : { status: 503, body: { errors: [] } }
+      )
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const error = yield* Effect.flip(vault.kvRead("secret", "app"))
+
+      assert.strictEqual(error._tag, "VaultStandby")
+      assert.include(error.message, "is a standby node")
+      assert.deepStrictEqual(server.seen.map((request) => request.url), ["/v1/secret/data/app", "/v1/sys/health"])
+    }))
+
+  it.scoped("a 503 saying the active node cannot be found is a standby without asking sys/health", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({
+        status: 503,
+        body: { errors: ["local node not active but active cluster node not found"] }
+      }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const error = yield* Effect.flip(vault.readPolicy("app"))
+
+      assert.strictEqual(error._tag, "VaultStandby")
+      assert.strictEqual(server.seen.length, 1)
+    }))
+
+  it.scoped("a 429 from a rate limit quota is not mistaken for a standby node", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({
+        status: 429,
+        body: { errors: ["request path \"secret/data/app\": rate limit quota exceeded"] }
+      }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const error = yield* Effect.flip(vault.kvRead("secret", "app"))
+
+      assert.strictEqual(error._tag, "VaultUnexpectedResponse")
+      assert.include(error.message, "rate limit quota")
+    }))
+
+  it.scoped("sys/health maps every documented status code to a state and fails on others", () =>
+    Effect.gen(function*() {
+      const statuses = [200, 429, 472, 473, 501, 503, 500]
+      const server = yield* testServer((_, index) => ({
+        status: statuses[index],
+        body: { initialized: statuses[index] !== 501, sealed: statuses[index] === 503, standby: false }
+      }))
+      const vault = yield* Vault.make({ address: server.url })
+
+      const states = yield* Effect.forEach(statuses.slice(0, 6), () => Effect.map(vault.health(), (h) => h.state))
+      const error = yield* Effect.flip(vault.health())
+
+      assert.deepStrictEqual(states, [
+        "active",
+        "standby",
+        "drSecondary",
+        "performanceStandby",
+        "uninitialized",
+        "sealed"
+      ])
+      assert.strictEqual(error._tag, "VaultUnexpectedResponse")
+    }))
+
+  it.scoped("an answer that departs from the documented shape names the field, never the values", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({
+        status: 200,
+        body: { data: { id: Redacted.value(token), ttl: "not-a-number-but-a-secret", policies: ["default"] } }
+      }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const error = yield* Effect.flip(vault.tokenLookupSelf())
+
+      assert.strictEqual(error._tag, "VaultUnexpectedResponse")
+      assert.include(error.message, "data.ttl")
+      for (const text of renderings(error)) {
+        assert.notInclude(text, "not-a-number-but-a-secret")
+        assert.notInclude(text, Redacted.value(token))
+      }
+    }))
+
+  it.scoped("a body that is not JSON is reported as such", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({ status: 200, body: undefined }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const error = yield* Effect.flip(vault.readPolicy("app"))
+
+      assert.strictEqual(error._tag, "VaultUnexpectedResponse")
+    }))
+
+  it.effect("an address that is not an http(s) URL is refused before any call", () =>
+    Effect.gen(function*() {
+      const notUrl = yield* Effect.flip(Effect.scoped(Vault.make({ address: "vault:8200" })))
+      const withToken = yield* Effect.flip(Effect.scoped(Vault.make({ address: "https://user:pw@vault:8200" })))
+
+      assert.strictEqual(notUrl._tag, "VaultConfigError")
+      assert.include(notUrl.message, "must start with https:// or http://")
+      assert.strictEqual(withToken._tag, "VaultConfigError")
+    }))
+
+  it.effect("the configuration comes from VAULT_* variables, the CA bundle from the file VAULT_CACERT names", () =>
+    Effect.gen(function*() {
+      const directory = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(join(tmpdir(), "vault-client-"))),
+        (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+      )
+      const caPath = join(directory, "ca.pem")
+      yield* Effect.promise(() => writeFile(caPath, "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"))
+      const environment = new Map([
+        ["VAULT_ADDR", "https://vault.example:8200"],
+        ["VAULT_TOKEN", "hvs.from-environment"],
+        ["VAULT_NAMESPACE", "team-eu"],
+        ["VAULT_CACERT", caPath]
+      ])
+
+      const options = yield* Effect.withConfigProvider(
+        Vault.optionsFromConfig,
+        ConfigProvider.fromMap(environment, { pathDelim: "_" })
+      )
+      const missing = yield* Effect.flip(
+        Effect.withConfigProvider(
+          Vault.optionsFromConfig,
+          ConfigProvider.fromMap(new Map([["VAULT_CACERT", join(directory, "absent.pem")]]), { pathDelim: "_" })
+        )
+      )
+
+      assert.strictEqual(options.address, "https://vault.example:8200")
+      assert.strictEqual(
+        options.token === undefined ? undefined : Redacted.value(options.token),
+        "hvs.from-environment"
+      )
+      assert.strictEqual(options.namespace, "team-eu")
+      assert.include(options.caCertPem, "BEGIN CERTIFICATE")
+      assert.strictEqual(missing._tag, "VaultConfigError")
+      assert.include(missing.message, "VAULT_CACERT")
+    }).pipe(Effect.scoped))
+})
