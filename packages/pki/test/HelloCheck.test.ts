@@ -3,8 +3,16 @@ import { Effect, Either } from "effect"
 import { createPrivateKey, generateKeyPairSync } from "node:crypto"
 import type { Credentials } from "../src/Certificates.ts"
 import { makeCa, makeLeaf } from "../src/Certificates.ts"
-import type { HelloInput, HelloRejected } from "../src/HelloCheck.ts"
-import { checkHello, CLOCK_SKEW_MS, makeHelloChecker, readProofKey, signProof, verifyProof } from "../src/HelloCheck.ts"
+import type { CertInvalidReason, HelloInput } from "../src/HelloCheck.ts"
+import {
+  checkHello,
+  CLOCK_SKEW_MS,
+  HelloRejected,
+  makeHelloChecker,
+  readProofKey,
+  signProof,
+  verifyProof
+} from "../src/HelloCheck.ts"
 import { fromHex, infoHash, toHex } from "../src/InfoHash.ts"
 import { certificateFromPem } from "../src/Pem.ts"
 import { openssl, tempDir } from "./support/Files.ts"
@@ -336,6 +344,34 @@ describe("HelloCheck with generated certificates", () => {
       expect(message).toContain("does not hash to the info hash")
       expect(message).not.toContain(toHex(infoHash(ca.certDer)).slice(0, 12))
     }))
+})
+
+describe("HelloRejected messages", () => {
+  it("fit an ERROR frame's reason with room for a prefix, and name no hash", () => {
+    const reasons: ReadonlyArray<CertInvalidReason> = [
+      "ca_unparseable",
+      "not_a_ca",
+      "ca_key_type",
+      "leaf_unparseable",
+      "leaf_key_type",
+      "not_issued_by_ca",
+      "bad_signature",
+      "ca_not_yet_valid",
+      "ca_expired",
+      "leaf_not_yet_valid",
+      "leaf_expired",
+      "missing_purpose"
+    ]
+    const messages = [
+      new HelloRejected({ code: "hash_mismatch", reason: "hash_mismatch" }).message,
+      ...reasons.map((reason) => new HelloRejected({ code: "cert_invalid", reason }).message)
+    ]
+    expect(new Set(messages).size).toBe(messages.length)
+    for (const message of messages) {
+      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(200)
+      expect(message).not.toMatch(/[0-9a-f]{12}/)
+    }
+  })
 })
 
 describe("proof keys", () => {

@@ -28,8 +28,7 @@ const oid = {
 
 export const purposes = {
   serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-  any: "2.5.29.37.0"
+  clientAuth: "1.3.6.1.5.5.7.3.2"
 } as const
 
 /** Key usage bits in DER order: bit 0 is the top bit of the first byte. */
