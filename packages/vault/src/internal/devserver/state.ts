@@ -24,6 +24,8 @@ export interface TokenEntry {
   issueTime: number
   expireAt: number | undefined
   readonly explicitMaxTtl: number
+  /** The maximum TTL renewals may reach (0: the system maximum); unlike `explicitMaxTtl`, not shown in lookups. */
+  readonly maxTtl: number
   readonly period: number
   readonly renewable: boolean
   readonly path: string
@@ -120,6 +122,7 @@ export class DevState {
       issueTime: options.now,
       expireAt: undefined,
       explicitMaxTtl: 0,
+      maxTtl: 0,
       period: 0,
       renewable: false,
       path: "auth/token/root",

@@ -32,6 +32,7 @@ export interface TokenGrant {
   readonly policies: ReadonlyArray<string>
   readonly ttl: number
   readonly explicitMaxTtl: number
+  readonly maxTtl: number
   readonly period: number
   readonly renewable: boolean
   readonly numUses: number
@@ -40,6 +41,7 @@ export interface TokenGrant {
   readonly path: string
   readonly parent: string | undefined
   readonly id?: string | undefined
+  readonly entityId?: string | undefined
 }
 
 /** Issues a token and returns it; a TTL of 0 means the token never expires. */
@@ -56,12 +58,13 @@ export const issueToken = (state: DevState, grant: TokenGrant, now: number): Tok
     issueTime: now,
     expireAt: grant.ttl > 0 ? now + grant.ttl * 1000 : undefined,
     explicitMaxTtl: grant.explicitMaxTtl,
+    maxTtl: grant.maxTtl,
     period: grant.period,
     renewable: grant.renewable && grant.ttl > 0,
     path: grant.path,
     orphan: grant.parent === undefined,
     parent: grant.parent,
-    entityId: ""
+    entityId: grant.entityId ?? ""
   }
   state.addToken(entry)
   return entry
@@ -115,7 +118,11 @@ export const renewToken = (entry: TokenEntry, increment: number | undefined, now
     : increment !== undefined && increment > 0
     ? increment
     : entry.creationTtl
-  const maxTtl = entry.explicitMaxTtl > 0 ? Math.min(entry.explicitMaxTtl, systemMaxTtl) : systemMaxTtl
+  const maxTtl = Math.min(
+    entry.explicitMaxTtl > 0 ? entry.explicitMaxTtl : systemMaxTtl,
+    entry.maxTtl > 0 ? entry.maxTtl : systemMaxTtl,
+    systemMaxTtl
+  )
   const limit = entry.period > 0 && entry.explicitMaxTtl === 0
     ? Number.POSITIVE_INFINITY
     : entry.creationTime + maxTtl * 1000
@@ -175,6 +182,7 @@ const createToken = (
     policies,
     ttl: effectiveTtl,
     explicitMaxTtl,
+    maxTtl: 0,
     period,
     renewable: booleanField(body, "renewable") ?? true,
     numUses,
