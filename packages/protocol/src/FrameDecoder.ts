@@ -66,10 +66,10 @@ export class FrameDecoder {
     return this.failure !== undefined
   }
 
-  /** Appends a chunk of received bytes. */
+  /** Appends a chunk of received bytes. Once the decoder has failed, further chunks are ignored. */
   push(chunk: Uint8Array): void {
     const length = chunk.length
-    if (length === 0) return
+    if (length === 0 || this.failure !== undefined) return
     if (this.start === this.end) {
       this.buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, length)
       this.start = 0

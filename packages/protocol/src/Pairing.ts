@@ -143,7 +143,7 @@ export class Pairing<Id> {
       this.remove(peer)
       return { _tag: "Paired", peer: peer.id }
     }
-    const expiresAt = arrival.expiresAt ?? Infinity
+    const expiresAt = arrival.expiresAt === undefined || Number.isNaN(arrival.expiresAt) ? Infinity : arrival.expiresAt
     if (expiresAt <= now) return expired
     const limit = this.exceeded(arrival)
     if (limit !== undefined) return refusedBy[limit]

@@ -38,6 +38,7 @@ describe("FrameDecoder", () => {
     // The failure is sticky: the connection is to be closed.
     decoder.push(Frame.encodeFrame(Frame.ready))
     expect(failureOf(decoder)).toBe("frame_too_large")
+    expect(decoder.bufferedLength).toBe(5)
   })
 
   it("fails with frame_too_large as soon as a partial length is over the limit", () => {
