@@ -69,6 +69,7 @@ const period = (
   if (!Number.isFinite(days) || days <= 0) {
     return Either.left(new CertificateError({ reason: "invalid_options", detail: "validityDays must be positive" }))
   }
+  // The system clock rather than Effect's Clock: certificates made under a TestClock must still work for real TLS.
   const notBefore = options.notBefore ?? new Date(Date.now() - backdateMs)
   if (Number.isNaN(notBefore.getTime())) {
     return Either.left(new CertificateError({ reason: "invalid_options", detail: "notBefore is not a date" }))
@@ -95,6 +96,17 @@ const checkIpAddresses = (
       : Either.right(bytes)
   }))
 
+// Labels of letters, digits, hyphens and underscores (some hosts' names have them), with an optional leading "*.".
+const dnsName =
+  /^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/
+
+const checkDnsNames = (names: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, CertificateError> => {
+  const bad = names.find((name) => name.length > 253 || !dnsName.test(name))
+  return bad === undefined
+    ? Either.right(names)
+    : Either.left(new CertificateError({ reason: "invalid_options", detail: `"${bad}" is not a DNS name` }))
+}
+
 const generation = <A>(what: string, run: () => Promise<A>) =>
   Effect.tryPromise({
     try: run,
@@ -116,7 +128,7 @@ export interface CaOptions {
   readonly commonName: string
   /** Default 3650. */
   readonly validityDays?: number | undefined
-  /** Default: five minutes ago. */
+  /** Default: five minutes before the system time. */
   readonly notBefore?: Date | undefined
   /** Default P-256. */
   readonly curve?: KeyCurve | undefined
@@ -162,7 +174,7 @@ export interface LeafOptions {
   readonly ipAddresses?: ReadonlyArray<string> | undefined
   /** Default 365. */
   readonly validityDays?: number | undefined
-  /** Default: five minutes ago. */
+  /** Default: five minutes before the system time. */
   readonly notBefore?: Date | undefined
   /** Default P-256. */
   readonly curve?: KeyCurve | undefined
@@ -209,6 +221,7 @@ const leafPurposes: Record<LeafRole, ReadonlyArray<string>> = {
 export const makeLeaf = Effect.fn("Certificates.makeLeaf")(function*(options: LeafOptions) {
   const commonName = yield* checkCommonName(options.commonName)
   const { notAfter, notBefore } = yield* period(options, defaults.leafValidityDays)
+  const dnsNames = yield* checkDnsNames(options.dnsNames ?? [])
   const ipAddresses = yield* checkIpAddresses(options.ipAddresses ?? [])
   const ca = yield* readCa(options.ca)
   const curve = options.curve ?? "P-256"
@@ -227,7 +240,7 @@ export const makeLeaf = Effect.fn("Certificates.makeLeaf")(function*(options: Le
       isCa: false,
       keyUsage: [x509.keyUsageBits.digitalSignature],
       extKeyUsage: leafPurposes[options.role],
-      dnsNames: options.dnsNames ?? [],
+      dnsNames,
       ipAddresses,
       authorityKeyId: issuer.subjectKeyId
     })
@@ -244,7 +257,7 @@ export interface ServerCertificateOptions {
   readonly ipAddresses?: ReadonlyArray<string> | undefined
   /** Default 365. */
   readonly validityDays?: number | undefined
-  /** Default: five minutes ago. */
+  /** Default: five minutes before the system time. */
   readonly notBefore?: Date | undefined
 }
 
@@ -256,6 +269,7 @@ export const makeServerCertificate = Effect.fn("Certificates.makeServerCertifica
   function*(options: ServerCertificateOptions) {
     const commonName = yield* checkCommonName(options.commonName)
     const { notAfter, notBefore } = yield* period(options, defaults.leafValidityDays)
+    const dnsNames = yield* checkDnsNames(options.dnsNames ?? [])
     const ipAddresses = yield* checkIpAddresses(options.ipAddresses ?? [])
     const issued = yield* generation("server certificate", async () => {
       const keys = await x509.generateKeyPair("P-256")
@@ -271,7 +285,7 @@ export const makeServerCertificate = Effect.fn("Certificates.makeServerCertifica
         isCa: false,
         keyUsage: [x509.keyUsageBits.digitalSignature],
         extKeyUsage: [x509.purposes.serverAuth],
-        dnsNames: options.dnsNames ?? [],
+        dnsNames,
         ipAddresses,
         authorityKeyId: undefined
       })

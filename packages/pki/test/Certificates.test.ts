@@ -147,22 +147,27 @@ describe("Certificates checked by openssl", () => {
 })
 
 describe("Certificates refuse bad options", () => {
-  it.effect("refuses an empty common name, a bad IP address and a validity that is not positive", () =>
+  it.effect("refuses an empty common name, bad IP addresses and DNS names, and a validity that is not positive", () =>
     Effect.gen(function*() {
       const ca = yield* makeCa({ commonName: "pairing ca" })
       const reasons = yield* Effect.all([
         makeCa({ commonName: "" }),
         makeCa({ commonName: "pairing ca", validityDays: 0 }),
         makeLeaf({ ca, role: "bridge", commonName: "bridge", ipAddresses: ["localhost"] }),
-        makeServerCertificate({ commonName: "x", ipAddresses: ["300.1.1.1"] })
+        makeServerCertificate({ commonName: "x", ipAddresses: ["300.1.1.1"] }),
+        makeServerCertificate({ commonName: "x", dnsNames: ["bad name"] }),
+        makeLeaf({ ca, role: "server", commonName: "x", dnsNames: [""] })
       ].map((effect) => Effect.flip(effect)))
       expect(reasons.map((error) => error.reason)).toEqual([
+        "invalid_options",
+        "invalid_options",
         "invalid_options",
         "invalid_options",
         "invalid_options",
         "invalid_options"
       ])
       expect(reasons[2]!.message).toContain("\"localhost\" is not an IPv4 or IPv6 address")
+      expect(reasons[4]!.message).toContain("\"bad name\" is not a DNS name")
     }))
 
   it.effect("refuses to sign with a leaf, with a CA whose key is another's, and with text that is no PEM", () =>
