@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { FastCheck as fc } from "effect"
+import { Either, FastCheck as fc } from "effect"
 import { encodeFrame, MAX_PAYLOAD } from "../src/Frame.ts"
 import type { Frame } from "../src/Frame.ts"
 import { FrameDecoder } from "../src/FrameDecoder.ts"
 import type { FrameDecodeError } from "../src/FrameError.ts"
+import { decodeHello, encodeHello } from "../src/Hello.ts"
 import * as Arb from "./arbitraries.ts"
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
@@ -202,6 +203,32 @@ describe("frame codec properties", () => {
       const outcome = decodeChecked(input, cutPoints)
       expect(outcome.frames.map(plain)).toEqual(before.map(expected))
       expect(outcome.failure?.reason).toBe("frame_too_large")
+    }
+  )
+
+  it.prop("a HELLO payload round-trips on its own", [Arb.helloFrame(3000)], ([hello]) => {
+    const { _tag, ...payload } = hello
+    const encoded = encodeHello(payload)
+    if (Either.isLeft(encoded)) throw encoded.left
+    const decoded = decodeHello(encoded.right)
+    if (Either.isLeft(decoded)) throw decoded.left
+    expect(plain({ _tag, ...decoded.right })).toEqual(plain(hello))
+  })
+
+  it.prop(
+    "any HELLO payload bytes decode to fields or a typed error",
+    [fc.uint8Array({ maxLength: 400 })],
+    ([bytes]) => {
+      const payload = Uint8Array.from(bytes)
+      // Most random payloads fail on the version byte; make the rest of the checks reachable.
+      if (payload.length > 0 && payload[0]! % 4 !== 0) payload[0] = 1
+      const decoded = decodeHello(payload)
+      if (Either.isLeft(decoded)) {
+        expect(decoded.left.reason).toBe(payload.length === 0 || payload[0] === 1 ? "bad_frame" : "unsupported_version")
+      } else {
+        const again = encodeHello(decoded.right)
+        expect(Either.isRight(again) && hex(again.right)).toBe(hex(payload))
+      }
     }
   )
 })
