@@ -2,7 +2,7 @@
  * Measures the beacon relay against haproxy doing the same TLS-to-TLS relaying on this machine, and prints the
  * figures as one JSON line on stdout (progress goes to stderr). `--quick` runs smaller counts for a smoke test;
  * `--only beacon|haproxy` measures one side; `--cpu-prof-dir DIR` writes a V8 CPU profile of each beacon process
- * into DIR. See README.md beside this file.
+ * into DIR; `--beacon-node-option OPT` (repeatable) passes a Node.js option to the beacon. See README.md.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Data, Duration, Effect } from "effect"
@@ -35,6 +35,7 @@ const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
 const cpuProfDirIndex = argv.indexOf("--cpu-prof-dir")
 const cpuProfDir = cpuProfDirIndex >= 0 ? argv[cpuProfDirIndex + 1] : undefined
+const beaconNodeOptions = argv.flatMap((arg, i) => arg === "--beacon-node-option" ? [argv[i + 1]!] : [])
 const onlyIndex = argv.indexOf("--only")
 const only = onlyIndex >= 0 ? argv[onlyIndex + 1] : undefined
 
@@ -87,10 +88,12 @@ const step = <A>(name: string, run: () => Promise<A>) =>
 
 const kib = (bytes: number) => round(bytes / 1024, 1)
 
-const beaconArgs = (label: string): ReadonlyArray<string> =>
-  cpuProfDir === undefined
+const beaconArgs = (label: string): ReadonlyArray<string> => [
+  ...beaconNodeOptions,
+  ...(cpuProfDir === undefined
     ? []
-    : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=beacon-${label}.cpuprofile`]
+    : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=beacon-${label}.cpuprofile`])
+]
 
 interface Shared {
   readonly dir: string
