@@ -1,5 +1,7 @@
+import { KubeDevApi } from "@cloudtaser/kube/KubeDevApi"
 import { makeCa, makeLeaf } from "@cloudtaser/pki/Certificates"
 import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -375,6 +377,81 @@ describe("Vault client against the Vault dev server", () => {
     }))
 })
 
+describe("Vault client: Kubernetes login through the Kubernetes dev API", () => {
+  const paymentsReader = `path "secret/data/payments" {
+  capabilities = ["read"]
+}
+`
+
+  const kubernetesVault = Effect.gen(function*() {
+    const kube = yield* KubeDevApi.start()
+    const { server, vault } = yield* devVault()
+    yield* vault.writePolicy("payments-read", paymentsReader)
+    yield* vault.kvWrite("secret", "payments", { DB_PASSWORD: "payments-db-password" })
+    yield* vault.kvWrite("secret", "orders", { DB_PASSWORD: "orders-db-password" })
+    yield* vault.enableAuthMethod("kubernetes", "kubernetes")
+    yield* vault.writeKubernetesAuthConfig({
+      kubernetesHost: kube.url,
+      kubernetesCaCert: kube.caPem,
+      tokenReviewerJwt: Redacted.make(kube.adminToken)
+    })
+    yield* vault.writeKubernetesRole("payments", {
+      boundServiceAccountNames: ["payments"],
+      boundServiceAccountNamespaces: ["prod"],
+      tokenPolicies: ["payments-read"],
+      tokenTtl: "20 minutes"
+    })
+    return { kube, server, vault }
+  }).pipe(Effect.orDie)
+
+  it.scoped("a service account token becomes a Vault token with the role's policies and lease", () =>
+    Effect.gen(function*() {
+      const { kube, vault } = yield* kubernetesVault
+      const jwt = yield* kube.issueToken({ namespace: "prod", serviceAccount: "payments" })
+
+      const login = yield* vault.kubernetesLogin({ role: "payments", jwt: Redacted.make(jwt) })
+      const pod = vault.withToken(login.clientToken)
+      const secret = yield* pod.kvRead("secret", "payments")
+      const denied = yield* Effect.flip(pod.kvRead("secret", "orders"))
+      const info = yield* pod.tokenLookupSelf()
+
+      assert.include(login.policies, "payments-read")
+      assert.strictEqual(login.leaseDuration, 1200)
+      assert.isTrue(login.renewable)
+      assert.strictEqual(login.metadata.service_account_name, "payments")
+      assert.strictEqual(login.metadata.service_account_namespace, "prod")
+      assert.strictEqual(String(login.clientToken), "<redacted>")
+      assert.notStrictEqual(Redacted.value(login.clientToken), rootToken)
+      assert.deepStrictEqual(secret.data, { DB_PASSWORD: "payments-db-password" })
+      assert.strictEqual(denied._tag, "VaultPermissionDenied")
+      assert.include(denied.message, "do not grant read on secret/data/orders")
+      assert.include(info.policies, "payments-read")
+    }))
+
+  it.scoped("a service account the role is not bound to is refused, saying what to check", () =>
+    Effect.gen(function*() {
+      const { kube, vault } = yield* kubernetesVault
+      const jwt = yield* kube.issueToken({ namespace: "dev", serviceAccount: "payments" })
+
+      const { exit, spans } = yield* withRecordedSpans(
+        vault.kubernetesLogin({ role: "payments", jwt: Redacted.make(jwt) })
+      )
+      const unknownRole = yield* Effect.flip(vault.kubernetesLogin({ role: "nope", jwt: Redacted.make(jwt) }))
+
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* Effect.flip(exit)
+      assert.strictEqual(error._tag, "VaultLoginDenied")
+      assert.include(error.message, "refused the login at auth/kubernetes/login for role \"payments\"")
+      assert.include(error.message, "bound service account names and namespaces")
+      assert.strictEqual(unknownRole._tag, "VaultLoginDenied")
+      assert.include(unknownRole.message, "check that the role exists")
+      for (const text of [...renderings(error), ...renderings(unknownRole), ...spans().map((span) => span.text)]) {
+        assert.notInclude(text, jwt)
+        assert.notInclude(text, rootToken)
+      }
+    }))
+})
+
 describe("Vault client over HTTPS", () => {
   const httpsVault = Effect.gen(function*() {
     const ca = yield* makeCa({ commonName: "Vault test CA" })
@@ -446,5 +523,20 @@ describe("Vault service layers", () => {
       )
 
       assert.strictEqual(health.state, "active")
+    }))
+
+  it.scoped("Vault.Default takes the address and token from VAULT_ADDR and VAULT_TOKEN", () =>
+    Effect.gen(function*() {
+      const server = yield* VaultDevServer.start({ rootToken })
+      const environment = ConfigProvider.fromMap(new Map([["VAULT_ADDR", server.url], ["VAULT_TOKEN", rootToken]]), {
+        pathDelim: "_"
+      })
+
+      const info = yield* Effect.flatMap(Vault.Vault, (vault) => vault.tokenLookupSelf()).pipe(
+        Effect.provide(Layer.orDie(Vault.Vault.Default)),
+        Effect.withConfigProvider(environment)
+      )
+
+      assert.deepStrictEqual(info.policies, ["root"])
     }))
 })

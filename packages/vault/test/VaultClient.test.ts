@@ -13,6 +13,10 @@ import { closedPort, renderings, testServer } from "./VaultClientSupport.ts"
 
 const token = Redacted.make("hvs.client-test-token-that-must-not-leak")
 
+const upgrading =
+  "Upgrading from non-versioned to versioned data. This backend will be unavailable for a brief period " +
+  "and will resume service shortly."
+
 describe("Vault client, transport and configuration", () => {
   it.scoped("a refused connection names the address and says what to check", () =>
     Effect.gen(function*() {
@@ -165,6 +169,42 @@ describe("Vault client, transport and configuration", () => {
       const error = yield* Effect.flip(vault.readPolicy("app"))
 
       assert.strictEqual(error._tag, "VaultUnexpectedResponse")
+    }))
+
+  it.scopedLive("the KV upgrade retry gives up after eight attempts in all", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({ status: 400, body: { errors: [upgrading] } }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const error = yield* Effect.flip(vault.kvReadMetadata("secret", "app"))
+
+      assert.strictEqual(error._tag, "VaultBadRequest")
+      assert.strictEqual(server.seen.length, 8)
+    }))
+
+  it.scoped("no other failure is retried: not a 400, not a 500, not a 503, not outside KV", () =>
+    Effect.gen(function*() {
+      const answers = [
+        { status: 400, body: { errors: ["check-and-set parameter did not match the current version"] } },
+        { status: 500, body: { errors: ["internal error"] } },
+        { status: 503, body: { errors: ["Vault is sealed"] } },
+        { status: 400, body: { errors: [upgrading] } }
+      ]
+      const server = yield* testServer((_, index) => answers[index] ?? { status: 500 })
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const cas = yield* Effect.flip(vault.kvWrite("secret", "app", { key: "value" }, { cas: 3 }))
+      const internal = yield* Effect.flip(vault.kvRead("secret", "app"))
+      const sealed = yield* Effect.flip(vault.kvList("secret", ""))
+      const notKv = yield* Effect.flip(vault.readPolicy("app"))
+
+      assert.deepStrictEqual([cas._tag, internal._tag, sealed._tag, notKv._tag], [
+        "VaultBadRequest",
+        "VaultUnexpectedResponse",
+        "VaultSealed",
+        "VaultBadRequest"
+      ])
+      assert.strictEqual(server.seen.length, 4)
     }))
 
   it.effect("an address that is not an http(s) URL is refused before any call", () =>
