@@ -175,10 +175,11 @@ const examineLeaf = (ca: X509Certificate, caKey: KeyObject, leafDer: Uint8Array)
 
 const certInvalid = (reason: CertInvalidReason) => Either.left(new HelloRejected({ code: "cert_invalid", reason }))
 
+// Negated so that an invalid date (NaN) falls outside every period instead of inside.
 const outsidePeriod = (period: Period, now: number): "not_yet_valid" | "expired" | undefined =>
-  now + CLOCK_SKEW_MS < period.notBefore
+  !(now + CLOCK_SKEW_MS >= period.notBefore)
     ? "not_yet_valid"
-    : now - CLOCK_SKEW_MS > period.notAfter
+    : !(now - CLOCK_SKEW_MS <= period.notAfter)
     ? "expired"
     : undefined
 

@@ -237,6 +237,8 @@ describe("HelloCheck with generated certificates", () => {
       expect(at(notBefore.getTime() - CLOCK_SKEW_MS + minute)).toBe("accepted")
       expect(at(notBefore.getTime() - CLOCK_SKEW_MS - minute)).toBe("cert_invalid:leaf_not_yet_valid")
 
+      expect(at(Number.NaN)).toBe("cert_invalid:ca_not_yet_valid")
+
       const future = yield* makeLeaf({
         ca,
         role: "bridge",
