@@ -175,6 +175,19 @@ export class VaultConfigError extends Schema.TaggedError<VaultConfigError>()("Va
   }
 }
 
+/** Every failure of a Vault call, as a schema so that it can cross a wire and be decoded on the other side. */
+export const VaultError = Schema.Union(
+  VaultPermissionDenied,
+  VaultLoginDenied,
+  VaultNotFound,
+  VaultBadRequest,
+  VaultSealed,
+  VaultStandby,
+  VaultUnreachable,
+  VaultTlsError,
+  VaultUnexpectedResponse
+)
+
 /** Every failure of a Vault call. */
 export type VaultError =
   | VaultPermissionDenied

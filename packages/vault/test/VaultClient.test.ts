@@ -2,10 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Vault from "../src/Vault.ts"
+import { VaultError, VaultPermissionDenied } from "../src/VaultError.ts"
 import { closedPort, renderings, testServer } from "./VaultClientSupport.ts"
 
 // The behaviours here are the ones the Vault dev server cannot produce on demand (a refused or silent connection, a
@@ -205,6 +207,24 @@ describe("Vault client, transport and configuration", () => {
         "VaultBadRequest"
       ])
       assert.strictEqual(server.seen.length, 4)
+    }))
+
+  it.effect("an error crosses a wire through the VaultError schema and keeps its message", () =>
+    Effect.gen(function*() {
+      const error = new VaultPermissionDenied({
+        address: "https://vault.example:8200",
+        method: "GET",
+        path: "secret/data/app",
+        capability: "read",
+        errors: ["permission denied"]
+      })
+
+      const wire = JSON.stringify(yield* Schema.encode(VaultError)(error))
+      const decoded = yield* Schema.decodeUnknown(Schema.parseJson(VaultError))(wire)
+
+      assert.strictEqual(decoded._tag, "VaultPermissionDenied")
+      assert.strictEqual(decoded.message, error.message)
+      assert.include(decoded.message, "do not grant read on secret/data/app")
     }))
 
   it.effect("an address that is not an http(s) URL is refused before any call", () =>
