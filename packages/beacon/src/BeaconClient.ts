@@ -51,6 +51,7 @@ export interface BeaconSession {
   /**
    * Carries only the peer's bytes from now on; READY has been sent and any bytes that came right after PAIRED are
    * back at the front of the stream. It is paused: `pipe` it or call `resume` after adding a 'data' listener.
+   * It allows half-open use (the peer's end does not end this side), so call `end` when done sending.
    * The scope of `connect` owns it and destroys it when it closes.
    */
   readonly socket: tls.TLSSocket
@@ -165,19 +166,20 @@ export const connect: (
   )
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
 
+  // Node passes allowHalfOpen on to the TLS socket, though its types do not list it for tls.connect.
+  const connectOptions: tls.ConnectionOptions & { readonly allowHalfOpen: boolean } = {
+    host: options.host,
+    port: options.port,
+    servername: options.servername ?? (isIpAddress(options.host) ? undefined : options.host),
+    ...(options.caPem === undefined ? {} : { ca: options.caPem }),
+    rejectUnauthorized: options.rejectUnauthorized ?? true,
+    ALPNProtocols: [ALPN_PROTOCOL],
+    ecdhCurve: ECDH_CURVES,
+    minVersion: "TLSv1.2",
+    allowHalfOpen: true
+  }
   const socket = yield* Effect.acquireRelease(
-    Effect.sync(() =>
-      tls.connect({
-        host: options.host,
-        port: options.port,
-        servername: options.servername ?? (isIpAddress(options.host) ? undefined : options.host),
-        ...(options.caPem === undefined ? {} : { ca: options.caPem }),
-        rejectUnauthorized: options.rejectUnauthorized ?? true,
-        ALPNProtocols: [ALPN_PROTOCOL],
-        ecdhCurve: ECDH_CURVES,
-        minVersion: "TLSv1.2"
-      }).setNoDelay(true)
-    ),
+    Effect.sync(() => tls.connect(connectOptions).setNoDelay(true)),
     (socket) => Effect.sync(() => socket.destroy())
   )
 
@@ -190,10 +192,12 @@ export const connect: (
     let done = false
     let timer: ReturnType<typeof setTimeout> | undefined
 
-    const finish = (outcome: Effect.Effect<BeaconSession, BeaconRefused | BeaconConnectionError>) => {
+    // Only failures come through here: the connection is of no further use, so it is closed at once.
+    const finish = (outcome: Effect.Effect<never, BeaconRefused | BeaconConnectionError>) => {
       if (done) return
       done = true
       cleanup()
+      socket.destroy()
       resume(outcome)
     }
     const fail = (reason: BeaconConnectionError["reason"], detail: string) =>

@@ -195,6 +195,15 @@ export const closed = (socket: Duplex): Effect.Effect<void> =>
     socket.resume()
   })
 
+/** Resolves when the stream has ended or closed, whichever comes first. */
+export const endedOrClosed = (socket: Duplex): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (socket.readableEnded || socket.closed) return resume(Effect.void)
+    socket.once("end", () => resume(Effect.void))
+    socket.once("close", () => resume(Effect.void))
+    socket.resume()
+  })
+
 /** Polls a condition every few milliseconds until it holds. */
 export const eventually = (condition: () => boolean): Effect.Effect<void> =>
   Effect.suspend(() => condition() ? Effect.void : Effect.fail("not yet")).pipe(

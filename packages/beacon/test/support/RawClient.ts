@@ -8,6 +8,7 @@ import type { Frame } from "@cloudtaser/protocol/Frame"
 import { FrameDecoder } from "@cloudtaser/protocol/FrameDecoder"
 import { proofInput } from "@cloudtaser/protocol/Hello"
 import { Effect } from "effect"
+import * as net from "node:net"
 import * as tls from "node:tls"
 import type { BeaconHandle } from "../../src/BeaconServer.ts"
 import type { Pairing } from "./Beacon.ts"
@@ -18,6 +19,8 @@ export type Received = Frame | { readonly _tag: "Closed" }
 /** A raw client connection. */
 export interface RawClient {
   readonly socket: tls.TLSSocket
+  /** The TCP connection under the TLS, for failures TLS cannot make (a reset). */
+  readonly tcp: net.Socket
   /** The next frame from the beacon, or Closed once it closed without one. */
   readonly next: Effect.Effect<Received>
   /** The next frame, skipping PINGs. */
@@ -30,20 +33,20 @@ export interface RawClient {
 /** Opens a TLS connection to the beacon and starts collecting frames. */
 export const rawConnect = (beacon: BeaconHandle, options: { readonly alpn?: ReadonlyArray<string> } = {}) =>
   Effect.acquireRelease(
-    Effect.async<tls.TLSSocket, Error>((resume) => {
+    Effect.async<{ readonly socket: tls.TLSSocket; readonly tcp: net.Socket }, Error>((resume) => {
+      const tcp = net.connect({ host: "127.0.0.1", port: beacon.address.port })
       const socket = tls.connect({
-        host: "127.0.0.1",
-        port: beacon.address.port,
+        socket: tcp,
         rejectUnauthorized: false,
         ALPNProtocols: options.alpn === undefined ? ["cloudtaser-beacon/1"] : [...options.alpn]
       })
-      socket.once("secureConnect", () => resume(Effect.succeed(socket)))
+      socket.once("secureConnect", () => resume(Effect.succeed({ socket, tcp })))
       socket.once("error", (error) => resume(Effect.fail(error)))
     }),
-    (socket) => Effect.sync(() => socket.destroy())
-  ).pipe(Effect.map(wrap))
+    ({ socket, tcp }) => Effect.sync(() => (socket.destroy(), tcp.destroy()))
+  ).pipe(Effect.map(({ socket, tcp }) => wrap(socket, tcp)))
 
-const wrap = (socket: tls.TLSSocket): RawClient => {
+const wrap = (socket: tls.TLSSocket, tcp: net.Socket): RawClient => {
   const decoder = new FrameDecoder()
   const received: Array<Received> = []
   const waiters: Array<(received: Received) => void> = []
@@ -101,6 +104,7 @@ const wrap = (socket: tls.TLSSocket): RawClient => {
   )
   return {
     socket,
+    tcp,
     next,
     nextNotPing,
     write: (bytes) => Effect.sync(() => void socket.write(bytes)),
