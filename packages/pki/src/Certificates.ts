@@ -295,7 +295,10 @@ export const makeServerCertificate = Effect.fn("Certificates.makeServerCertifica
   }
 )
 
-/** SHA-256 fingerprint of a certificate DER as uppercase hex pairs joined by colons; throws on bytes that are no certificate. */
+/**
+ * SHA-256 fingerprint of a certificate DER as uppercase hex pairs joined by colons; throws on bytes that are no
+ * certificate.
+ */
 export const fingerprint256 = (certDer: Uint8Array): string => new X509Certificate(certDer).fingerprint256
 
 /** Where a certificate stands in its validity period at a given time. */

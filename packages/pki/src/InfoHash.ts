@@ -13,9 +13,10 @@ export class InfoHashError extends Schema.TaggedError<InfoHashError>()("InfoHash
   length: Schema.Number
 }) {
   override get message(): string {
+    const fix = "copy it again from the output of `cloudtaser target connect`"
     return this.reason === "wrong_length"
-      ? `an info hash is 64 hex characters, this one has ${this.length}: copy it again from \`cloudtaser target connect\``
-      : "an info hash is lowercase hex (0-9, a-f) only: copy it again from `cloudtaser target connect`"
+      ? `an info hash is 64 hex characters, this one has ${this.length}: ${fix}`
+      : `an info hash is lowercase hex (0-9, a-f) only: ${fix}`
   }
 }
 

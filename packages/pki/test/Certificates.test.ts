@@ -124,7 +124,7 @@ describe("Certificates checked by openssl", () => {
       )
     }))
 
-  it.scoped("makes a self-signed server certificate that openssl verifies as its own anchor, with its fingerprint", () =>
+  it.scoped("makes a self-signed server certificate, its own anchor for openssl, and its fingerprint", () =>
     Effect.gen(function*() {
       const files = yield* tempDir
       const server = yield* makeServerCertificate({
