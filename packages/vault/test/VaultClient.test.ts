@@ -163,6 +163,17 @@ describe("Vault client, transport and configuration", () => {
       }
     }))
 
+  it.scoped("an answer larger than any Vault answer is cut off with an error", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({ status: 200, body: { data: { policy: "x".repeat(9 * 1024 * 1024) } } }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const error = yield* Effect.flip(vault.readPolicy("app"))
+
+      assert.strictEqual(error._tag, "VaultUnexpectedResponse")
+      assert.include(error.message, "the body is larger than 8 MiB")
+    }))
+
   it.scoped("a body that is not JSON is reported as such", () =>
     Effect.gen(function*() {
       const server = yield* testServer(() => ({ status: 200, body: undefined }))

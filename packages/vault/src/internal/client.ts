@@ -6,6 +6,7 @@ import * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
@@ -13,6 +14,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import {
   isKvUpgradeMessage,
   VaultBadRequest,
@@ -140,7 +142,10 @@ export const send = (connection: Connection, call: Call): Effect.Effect<Answer, 
 export const exchange = (
   connection: Connection,
   call: Call
-): Effect.Effect<{ readonly status: number; readonly raw: string }, VaultUnreachable | VaultTlsError> => {
+): Effect.Effect<
+  { readonly status: number; readonly raw: string },
+  VaultUnreachable | VaultTlsError | VaultUnexpectedResponse
+> => {
   let request = HttpClientRequest.make(call.method)(`${connection.address}/v1/${encodePath(call.path)}`).pipe(
     HttpClientRequest.acceptJson
   )
@@ -153,7 +158,9 @@ export const exchange = (
     request = HttpClientRequest.setHeader(request, "X-Vault-Namespace", connection.namespace)
   }
   return connection.http.execute(request).pipe(
-    Effect.flatMap((response) => Effect.map(response.text, (raw) => ({ status: response.status, raw }))),
+    Effect.flatMap((response) =>
+      Effect.map(readBody(connection, call, response), (raw) => ({ status: response.status, raw }))
+    ),
     // The HTTP client records request headers on its span; the token header must show up there only as redacted.
     Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "x-vault-token"]),
     Effect.timeoutFail({
@@ -168,6 +175,31 @@ export const exchange = (
     Effect.catchTag("RequestError", "ResponseError", (error) => Effect.fail(transportError(connection, call, error)))
   )
 }
+
+// Vault's answers are small; a peer that streams more than this is not Vault, and is cut off before it fills memory.
+const maxBodyBytes = 8 * 1024 * 1024
+
+const readBody = (
+  connection: Connection,
+  call: Call,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<string, VaultUnexpectedResponse | HttpClientError.ResponseError> =>
+  response.stream.pipe(
+    Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (body, chunk) => {
+      if (body.size + chunk.length > maxBodyBytes) {
+        return Effect.fail(
+          new VaultUnexpectedResponse({
+            ...describe(connection, call),
+            status: response.status,
+            detail: `the body is larger than ${maxBodyBytes / 1024 / 1024} MiB`
+          })
+        )
+      }
+      body.chunks.push(chunk)
+      return Effect.succeed({ size: body.size + chunk.length, chunks: body.chunks })
+    }),
+    Effect.map((body) => Buffer.concat(body.chunks).toString("utf8"))
+  )
 
 const describe = (connection: Connection, call: Call) => ({
   address: connection.address,
