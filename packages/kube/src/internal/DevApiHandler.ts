@@ -400,7 +400,10 @@ export const createObject = (
   const kindProblem = checkKind(spec, body)
   if (kindProblem) return kindProblem
   const metadata = metadataOf(body)
-  if (spec.namespaced && metadata.namespace !== undefined && metadata.namespace !== namespace) {
+  if (
+    spec.namespaced && typeof metadata.namespace === "string" && metadata.namespace !== "" &&
+    metadata.namespace !== namespace
+  ) {
     return Status.badRequest("the namespace of the provided object does not match the namespace sent on the request")
   }
   const generateName = typeof metadata.generateName === "string" ? metadata.generateName : ""
@@ -476,7 +479,10 @@ const replaceObject = (
       `the name of the object (${String(metadata.name)}) does not match the name on the URL (${name})`
     )
   }
-  if (spec.namespaced && metadata.namespace !== undefined && metadata.namespace !== namespace) {
+  if (
+    spec.namespaced && typeof metadata.namespace === "string" && metadata.namespace !== "" &&
+    metadata.namespace !== namespace
+  ) {
     return Status.badRequest("the namespace of the provided object does not match the namespace sent on the request")
   }
   const previous = state.store.get(spec, namespace, name)

@@ -205,7 +205,8 @@ const decodeMessage = (schema: MessageSchema, bytes: Uint8Array): Record<string,
         throw new Malformed("a message field is not length-delimited")
       })()
     if (field.repeated) ((out[field.name] ??= []) as Array<unknown>).push(value)
-    else out[field.name] = value
+    // Go's protobuf encoders write unset strings as empty ones; JSON leaves them out, and so does the dev API.
+    else if (value !== "") out[field.name] = value
   }
   return out
 }
