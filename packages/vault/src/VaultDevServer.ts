@@ -3,10 +3,28 @@
  * Kubernetes auth, ACL policies, seal state and `sys/health`, following Vault's paths, status codes and JSON. It is
  * not Vault and keeps nothing on disk.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Schema } from "effect"
 import type { Scope } from "effect"
 import { listen } from "./internal/devserver/http.ts"
 import { DevState } from "./internal/devserver/state.ts"
+
+/** The dev server could not start. */
+export class VaultDevServerError extends Schema.TaggedError<VaultDevServerError>()("VaultDevServerError", {
+  reason: Schema.Literal("cannot_listen", "bad_tls"),
+  address: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    switch (this.reason) {
+      case "cannot_listen":
+        return `the Vault dev server cannot listen on ${this.address} (${this.detail}): stop whatever holds that ` +
+          "port or choose another one (port 0 picks a free port)"
+      case "bad_tls":
+        return `the Vault dev server cannot serve HTTPS with the certificate and key it was given (${this.detail}): ` +
+          "pass a PEM certificate and the PEM private key that belongs to it"
+    }
+  }
+}
 
 /** How to start a dev server. */
 export interface VaultDevServerOptions {
@@ -48,7 +66,9 @@ export interface VaultDevServerHandle {
  * Starts a dev server in the current scope; closing the scope stops it. Requests see the `Clock` of the calling
  * fiber, so token expiry follows `TestClock` in tests.
  */
-export const start = (options: VaultDevServerOptions): Effect.Effect<VaultDevServerHandle, never, Scope.Scope> =>
+export const start = (
+  options: VaultDevServerOptions
+): Effect.Effect<VaultDevServerHandle, VaultDevServerError, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const now = yield* Clock.currentTimeMillis
@@ -63,8 +83,22 @@ export const start = (options: VaultDevServerOptions): Effect.Effect<VaultDevSer
       now
     })
     const host = options.host ?? "127.0.0.1"
+    const port = options.port ?? 0
+    const address = `${host.includes(":") ? `[${host}]` : host}:${port}`
     const server = yield* Effect.acquireRelease(
-      Effect.promise(() => listen({ state, runtime, host, port: options.port ?? 0, tls: options.tls })),
+      Effect.tryPromise({
+        try: () => listen({ state, runtime, host, port, tls: options.tls }),
+        catch: (cause) => {
+          const error = cause as NodeJS.ErrnoException
+          const detail = error.code ?? error.message ?? String(cause)
+          return new VaultDevServerError({
+            // Socket errors have short errno codes (EADDRINUSE); certificate and key errors come from OpenSSL.
+            reason: error.code !== undefined && /^E[A-Z]+$/.test(error.code) ? "cannot_listen" : "bad_tls",
+            address,
+            detail
+          })
+        }
+      }),
       (server) => Effect.promise(() => server.close())
     )
     const scheme = options.tls === undefined ? "http" : "https"
@@ -85,7 +119,7 @@ export class VaultDevServer extends Context.Tag("@cloudtaser/vault/VaultDevServe
   VaultDevServerHandle
 >() {
   /** Starts a dev server for the lifetime of the layer. */
-  static readonly layer = (options: VaultDevServerOptions): Layer.Layer<VaultDevServer> =>
+  static readonly layer = (options: VaultDevServerOptions): Layer.Layer<VaultDevServer, VaultDevServerError> =>
     Layer.scoped(VaultDevServer, start(options))
 
   /** Same as the module's `start`. */

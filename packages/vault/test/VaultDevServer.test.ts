@@ -956,3 +956,18 @@ describe("VaultDevServer: as a layer", () => {
       }))
   })
 })
+
+describe("VaultDevServer: start-up failures", () => {
+  it.scoped("says which address is taken and how to fix a bad certificate", () =>
+    Effect.gen(function*() {
+      const first = yield* VaultDevServer.start({ rootToken })
+      const port = Number(new URL(first.url).port)
+      const taken = yield* Effect.flip(VaultDevServer.start({ rootToken, port }))
+      expect(taken).toBeInstanceOf(VaultDevServer.VaultDevServerError)
+      expect(taken.reason).toBe("cannot_listen")
+      expect(taken.message).toContain(`127.0.0.1:${port}`)
+      const badTls = yield* Effect.flip(VaultDevServer.start({ rootToken, tls: { certPem: "nope", keyPem: "nope" } }))
+      expect(badTls.reason).toBe("bad_tls")
+      expect(badTls.message).toContain("PEM")
+    }))
+})
