@@ -26,9 +26,15 @@ export class VaultPermissionDenied extends Schema.TaggedError<VaultPermissionDen
   ...Request,
   /** The capabilities the call needs on the path, as a phrase: `read`, `create or update`, `sudo and update`. */
   capability: Schema.String,
-  errors: Schema.Array(Schema.String)
+  errors: Schema.Array(Schema.String),
+  /** False when the call went out without a token because none was configured. */
+  tokenSent: Schema.optionalWith(Schema.Boolean, { default: () => true })
 }) {
   override get message(): string {
+    if (!this.tokenSent) {
+      return `Vault at ${this.address} denied ${this.method} ${this.path}${vaultSays(this.errors)}: no token was ` +
+        `sent; set VAULT_TOKEN (or log in first) and retry`
+    }
     return `Vault at ${this.address} denied ${this.method} ${this.path}${vaultSays(this.errors)}: ` +
       `either the token is invalid, expired or revoked, or its policies do not grant ${this.capability} on ` +
       `${this.path}; check the token (vault token lookup) and the policies attached to it`

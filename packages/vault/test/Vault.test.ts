@@ -247,6 +247,17 @@ describe("Vault client against the Vault dev server", () => {
       for (const text of renderings(error)) assert.notInclude(text, "hvs.weak-token-1")
     }))
 
+  it.scoped("403: a call without any token says to set VAULT_TOKEN", () =>
+    Effect.gen(function*() {
+      const { server } = yield* devVault()
+      const vault = yield* Vault.make({ address: server.url })
+
+      const error = yield* Effect.flip(vault.listPolicies())
+
+      assert.strictEqual(error._tag, "VaultPermissionDenied")
+      assert.include(error.message, "no token was sent; set VAULT_TOKEN")
+    }))
+
   it.scoped("403: an expired token is refused", () =>
     Effect.gen(function*() {
       const { server, vault } = yield* devVault()

@@ -227,7 +227,14 @@ const classify = (
     case 400:
       return Effect.fail(new VaultBadRequest({ ...request, errors }))
     case 403:
-      return Effect.fail(new VaultPermissionDenied({ ...request, capability: call.capability, errors }))
+      return Effect.fail(
+        new VaultPermissionDenied({
+          ...request,
+          capability: call.capability,
+          errors,
+          tokenSent: call.authenticated === false || connection.token !== undefined
+        })
+      )
     case 404:
       return Effect.fail(new VaultNotFound({ ...request, errors }))
     case 307:
