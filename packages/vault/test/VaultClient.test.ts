@@ -67,6 +67,19 @@ describe("Vault client, transport and configuration", () => {
       assert.strictEqual(server.seen[1].headers["x-vault-token"], undefined)
     }))
 
+  it.scoped("the trace continues into Vault's request through traceparent", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({ status: 200, body: { data: { keys: [] } } }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const traceId = yield* vault.listPolicies().pipe(
+        Effect.zipRight(Effect.map(Effect.currentSpan, (span) => span.traceId)),
+        Effect.withSpan("caller")
+      )
+
+      assert.match(String(server.seen[0].headers.traceparent), new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`))
+    }))
+
   it.scoped("without a namespace no namespace header is sent", () =>
     Effect.gen(function*() {
       const server = yield* testServer(() => ({ status: 200, body: { data: { keys: [] } } }))
