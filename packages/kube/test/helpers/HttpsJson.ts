@@ -26,6 +26,8 @@ export const requestJson = (url: string, caPem: string, request: JsonRequest): E
   Effect.async<JsonResponse, Error>((resume) => {
     const payload = request.body === undefined
       ? undefined
+      : request.body instanceof Uint8Array
+      ? Buffer.from(request.body)
       : typeof request.body === "string"
       ? request.body
       : JSON.stringify(request.body)
