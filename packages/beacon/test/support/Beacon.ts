@@ -2,10 +2,10 @@
  * What the beacon tests share: certificates from @cloudtaser/pki, a beacon on 127.0.0.1 port 0, the client options
  * that reach it, a metrics double that records every call, and helpers to read a paired socket.
  */
-import { makeCa, makeLeaf, makeServerCertificate } from "@cloudtaser/pki/Certificates"
+import { makeCa, makeLeaf } from "@cloudtaser/pki/Certificates"
 import { infoHash } from "@cloudtaser/pki/InfoHash"
 import type { ErrorCodeName } from "@cloudtaser/protocol/ErrorCode"
-import { Effect, Layer, Schedule } from "effect"
+import { Effect, Layer, Schedule, Tracer } from "effect"
 import { createHash } from "node:crypto"
 import type { Duplex } from "node:stream"
 import type { ConnectOptions } from "../../src/BeaconClient.ts"
@@ -40,12 +40,14 @@ export const makePairing = (name = "test") =>
     } satisfies Pairing
   }).pipe(Effect.orDie)
 
-/** The beacon's own TLS certificate, made once per test file. */
-export const beaconCertificate = makeServerCertificate({ commonName: "beacon", ipAddresses: ["127.0.0.1"] }).pipe(
-  Effect.orDie,
-  Effect.cached,
-  Effect.flatten
-)
+/** The beacon's own TLS certificate for 127.0.0.1, and the CA that issued it; made once per test file. */
+export const beaconCertificate = Effect.runSync(Effect.cached(
+  Effect.gen(function*() {
+    const ca = yield* makeCa({ commonName: "beacon test ca" })
+    const leaf = yield* makeLeaf({ ca, role: "server", commonName: "beacon", ipAddresses: ["127.0.0.1"] })
+    return { certPem: leaf.certPem, keyPem: leaf.keyPem, caPem: ca.certPem }
+  }).pipe(Effect.orDie)
+))
 
 /** Starts a beacon on 127.0.0.1 with a free port; short timeouts unless the test says otherwise. */
 export const startBeacon = (overrides: Partial<BeaconConfig> = {}) =>
@@ -210,3 +212,18 @@ export const eventually = (condition: () => boolean): Effect.Effect<void> =>
     Effect.retry(Schedule.spaced("5 millis")),
     Effect.orDie
   )
+
+/** A tracer that keeps every span it makes, so tests can read names, parents and attributes. */
+export const recordingTracer = Effect.gen(function*() {
+  const native = yield* Effect.tracer
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) => {
+      const span = native.span(name, parent, context, links, startTime, kind, options)
+      spans.push(span)
+      return span
+    },
+    context: (f, fiber) => native.context(f, fiber)
+  })
+  return { spans, tracer }
+})
