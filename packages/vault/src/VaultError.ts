@@ -172,6 +172,19 @@ export class VaultUnexpectedResponse extends Schema.TaggedError<VaultUnexpectedR
   }
 }
 
+/**
+ * A path given to the client has a `.` or `..` segment, which URL resolution would turn into a request for another
+ * path than the one named; the client refuses it before sending anything.
+ */
+export class VaultInvalidPath extends Schema.TaggedError<VaultInvalidPath>()("VaultInvalidPath", {
+  ...Request
+}) {
+  override get message(): string {
+    return `refused to send ${this.method} ${this.path} to Vault at ${this.address}: the path has a "." or ".." ` +
+      `segment; name the path without them`
+  }
+}
+
 /** The client configuration is unusable, e.g. the address is not a URL or the CA bundle cannot be read. */
 export class VaultConfigError extends Schema.TaggedError<VaultConfigError>()("VaultConfigError", {
   detail: Schema.String
@@ -191,7 +204,8 @@ export const VaultError = Schema.Union(
   VaultStandby,
   VaultUnreachable,
   VaultTlsError,
-  VaultUnexpectedResponse
+  VaultUnexpectedResponse,
+  VaultInvalidPath
 )
 
 /** Every failure of a Vault call. */
@@ -205,6 +219,7 @@ export type VaultError =
   | VaultUnreachable
   | VaultTlsError
   | VaultUnexpectedResponse
+  | VaultInvalidPath
 
 /** True when Vault's error says a KV v2 mount is still moving its data to the versioned layout. */
 export const isKvUpgradeMessage = (errors: ReadonlyArray<string>): boolean =>

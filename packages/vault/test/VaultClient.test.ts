@@ -80,6 +80,20 @@ describe("Vault client, transport and configuration", () => {
       assert.match(String(server.seen[0].headers.traceparent), new RegExp(`^00-${traceId}-[0-9a-f]{16}-0[01]$`))
     }))
 
+  it.scoped("a path with a dot segment is refused before anything is sent", () =>
+    Effect.gen(function*() {
+      const server = yield* testServer(() => ({ status: 200, body: { data: { keys: [] } } }))
+      const vault = yield* Vault.make({ address: server.url, token })
+
+      const up = yield* Effect.flip(vault.kvRead("secret", "app/../../sys/policies/acl/root"))
+      const here = yield* Effect.flip(vault.readPolicy("./admin"))
+
+      assert.strictEqual(up._tag, "VaultInvalidPath")
+      assert.include(up.message, "the path has a \".\" or \"..\" segment")
+      assert.strictEqual(here._tag, "VaultInvalidPath")
+      assert.strictEqual(server.seen.length, 0)
+    }))
+
   it.scoped("without a namespace no namespace header is sent", () =>
     Effect.gen(function*() {
       const server = yield* testServer(() => ({ status: 200, body: { data: { keys: [] } } }))

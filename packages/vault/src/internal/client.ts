@@ -20,6 +20,7 @@ import {
   VaultBadRequest,
   VaultConfigError,
   type VaultError,
+  VaultInvalidPath,
   VaultNotFound,
   VaultPermissionDenied,
   VaultSealed,
@@ -144,8 +145,11 @@ export const exchange = (
   call: Call
 ): Effect.Effect<
   { readonly status: number; readonly raw: string },
-  VaultUnreachable | VaultTlsError | VaultUnexpectedResponse
+  VaultUnreachable | VaultTlsError | VaultUnexpectedResponse | VaultInvalidPath
 > => {
+  if (call.path.split("/").some((segment) => segment === "." || segment === "..")) {
+    return Effect.fail(new VaultInvalidPath(describe(connection, call)))
+  }
   let request = HttpClientRequest.make(call.method)(`${connection.address}/v1/${encodePath(call.path)}`).pipe(
     HttpClientRequest.acceptJson
   )
