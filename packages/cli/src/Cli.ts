@@ -2,13 +2,10 @@
  * The `cloudtaser` command tree: every subcommand is defined in its own module under `commands/` and joined here.
  */
 import { Command } from "@effect/cli"
-import { Console } from "effect"
+import { beacon } from "./commands/Beacon.ts"
 
-const root = Command.make(
-  "cloudtaser",
-  {},
-  () => Console.log("cloudtaser: connect a Vault and a Kubernetes cluster through a beacon. Run `cloudtaser --help`.")
-).pipe(
+const root = Command.make("cloudtaser").pipe(
+  Command.withSubcommands([beacon]),
   Command.withDescription(
     "CloudTaser connectivity: the beacon relay, the Vault and Kubernetes dev doubles, and the tools that wire a " +
       "Vault to a cluster."
