@@ -533,6 +533,7 @@ const loginDenied = (
 export const make = (options: VaultOptions): Effect.Effect<VaultClient, VaultConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const address = yield* client.parseAddress(options.address)
+    yield* client.checkCaBundle(options.caCertPem)
     const http = yield* client.makeHttpClient({ caCertPem: options.caCertPem, serverName: options.tlsServerName })
 
     return clientFor({

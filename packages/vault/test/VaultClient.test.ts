@@ -275,6 +275,22 @@ describe("Vault client, transport and configuration", () => {
       assert.strictEqual(withToken._tag, "VaultConfigError")
     }))
 
+  it.effect("a CA bundle without a readable certificate is refused before any call", () =>
+    Effect.gen(function*() {
+      const address = "https://127.0.0.1:8200"
+      const notPem = yield* Effect.flip(Effect.scoped(Vault.make({ address, caCertPem: "not a certificate" })))
+      const broken = yield* Effect.flip(
+        Effect.scoped(
+          Vault.make({ address, caCertPem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" })
+        )
+      )
+
+      assert.strictEqual(notPem._tag, "VaultConfigError")
+      assert.include(notPem.message, "the CA bundle holds no PEM certificate")
+      assert.strictEqual(broken._tag, "VaultConfigError")
+      assert.include(broken.message, "certificate 1 of the CA bundle cannot be parsed")
+    }))
+
   it.effect("the configuration comes from VAULT_* variables, the CA bundle from the file VAULT_CACERT names", () =>
     Effect.gen(function*() {
       const directory = yield* Effect.acquireRelease(

@@ -15,6 +15,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { X509Certificate } from "node:crypto"
 import {
   isKvUpgradeMessage,
   VaultBadRequest,
@@ -62,6 +63,38 @@ export const makeHttpClient = (tls: TlsOptions): Effect.Effect<HttpClient.HttpCl
       ...(tls.serverName === undefined ? {} : { servername: tls.serverName })
     })
     return yield* Effect.provideService(NodeHttpClient.make, NodeHttpClient.HttpAgent, agent)
+  })
+
+/**
+ * Checks that a CA bundle holds at least one certificate and only parseable ones: Node's TLS silently ignores a
+ * bundle it cannot read and then reports an untrusted certificate, which would send the user looking in the wrong place.
+ */
+export const checkCaBundle = (
+  caCertPem: string | ReadonlyArray<string> | undefined
+): Effect.Effect<void, VaultConfigError> =>
+  Effect.suspend(() => {
+    if (caCertPem === undefined) return Effect.void
+    const text = typeof caCertPem === "string" ? caCertPem : caCertPem.join("\n")
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
+    if (blocks.length === 0) {
+      return Effect.fail(
+        new VaultConfigError({
+          detail: "the CA bundle holds no PEM certificate; give the PEM of the CA that issued Vault's certificate"
+        })
+      )
+    }
+    for (const [index, block] of blocks.entries()) {
+      try {
+        new X509Certificate(block)
+      } catch {
+        return Effect.fail(
+          new VaultConfigError({
+            detail: `certificate ${index + 1} of the CA bundle cannot be parsed; check that the bundle is PEM and whole`
+          })
+        )
+      }
+    }
+    return Effect.void
   })
 
 /** Checks the address is an http(s) URL and returns its origin plus any path prefix, without a trailing slash. */
