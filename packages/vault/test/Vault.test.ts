@@ -502,6 +502,23 @@ describe("Vault client over HTTPS", () => {
       for (const text of renderings(error)) assert.notInclude(text, rootToken)
     }))
 
+  it.scoped("a certificate for another name fails TLS, and tlsServerName names the one to expect", () =>
+    Effect.gen(function*() {
+      const ca = yield* makeCa({ commonName: "Vault test CA" }).pipe(Effect.orDie)
+      const leaf = yield* makeLeaf({ ca, role: "server", commonName: "vault.internal", dnsNames: ["vault.internal"] })
+        .pipe(Effect.orDie)
+      const server = yield* VaultDevServer.start({ rootToken, tls: { certPem: leaf.certPem, keyPem: leaf.keyPem } })
+      const byAddress = yield* Vault.make({ address: server.url, caCertPem: ca.certPem })
+      const byName = yield* Vault.make({ address: server.url, caCertPem: ca.certPem, tlsServerName: "vault.internal" })
+
+      const error = yield* Effect.flip(byAddress.health())
+      const health = yield* byName.health()
+
+      assert.strictEqual(error._tag, "VaultTlsError")
+      assert.include(error.message, "names the host in VAULT_ADDR")
+      assert.strictEqual(health.state, "active")
+    }))
+
   it.scoped("without a CA bundle the system roots do not trust a private CA", () =>
     Effect.gen(function*() {
       const { server } = yield* httpsVault
