@@ -90,6 +90,17 @@ describe("VaultDevServer: the envelope and errors (api-docs: index, HTTP status 
       expect(outside.status).toBe(404)
       const unknownMethod = yield* call(url, "PROPFIND", "secret/data/a", { token: rootToken })
       expect(unknownMethod.status).toBe(405)
+      const wrapped = yield* call(url, "GET", "secret/data/a", {
+        token: rootToken,
+        headers: { "X-Vault-Wrap-TTL": "60s" }
+      })
+      expect(wrapped.status).toBe(400)
+      expect(wrapped.body.errors[0]).toContain("X-Vault-Wrap-TTL")
+      const reader = yield* tokenWith(url, { policies: ["default"] })
+      const uiMount = yield* call(url, "GET", "sys/internal/ui/mounts/secret/a", { token: reader })
+      expect(uiMount.status).toBe(200)
+      expect(uiMount.body.data).toMatchObject({ path: "secret/", type: "kv", options: { version: "2" } })
+      expect((yield* call(url, "GET", "sys/internal/ui/mounts/secret/a", {})).status).toBe(403)
       const bearer = yield* call(url, "GET", "secret/data/a", {
         headers: { Authorization: `Bearer ${rootToken}`, "X-Vault-Namespace": "team-a/" }
       })
@@ -929,7 +940,7 @@ describe("VaultDevServer: tokens (api-docs: auth/token)", () => {
       const refused = yield* call(url, "POST", "auth/token/renew-self", { token: fixed })
       expect(refused).toEqual({ status: 400, body: { errors: ["lease is not renewable"] } })
       const inherited = yield* call(url, "POST", "auth/token/lookup", { token: rootToken, body: { token: limited } })
-      expect(inherited.status).toBe(400)
+      expect(inherited).toEqual({ status: 403, body: { errors: ["bad token"] } })
       const asRoot = yield* tokenWith(url, {})
       const rootChild = yield* call(url, "GET", "auth/token/lookup-self", { token: asRoot })
       expect(rootChild.body.data).toMatchObject({ policies: ["root"], ttl: 0 })

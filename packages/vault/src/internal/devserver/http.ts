@@ -26,6 +26,9 @@ const tokenOf = (request: Http.IncomingMessage): string | undefined => {
   return undefined
 }
 
+const headerValue = (value: string | Array<string> | undefined): string | undefined =>
+  Array.isArray(value) ? value[0] : value
+
 const readBody = (request: Http.IncomingMessage): Promise<Buffer | "too-large"> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
@@ -67,7 +70,8 @@ const parse = async (request: Http.IncomingMessage): Promise<DevRequest | DevRes
     query: url.searchParams,
     body: parsed as Record<string, unknown>,
     token: tokenOf(request),
-    contentType: request.headers["content-type"]
+    contentType: request.headers["content-type"],
+    wrapTtl: headerValue(request.headers["x-vault-wrap-ttl"])
   }
 }
 

@@ -14,6 +14,8 @@ export interface DevRequest {
   readonly body: Record<string, unknown>
   readonly token: string | undefined
   readonly contentType: string | undefined
+  /** The `X-Vault-Wrap-TTL` header, when a client asks for a wrapped response. */
+  readonly wrapTtl: string | undefined
 }
 
 /** One response: no `body` means an empty response (204 or a HEAD). */

@@ -11,7 +11,7 @@ import type { Capability } from "./policy.ts"
 import type { DevRequest, DevResponse } from "./reply.ts"
 import { badRequest, failure, permissionDenied, sealed, unsupportedPath } from "./reply.ts"
 import type { DevState, TokenEntry } from "./state.ts"
-import { policiesOf, sealedSysPaths, serveSys, unauthenticatedSysPaths } from "./sys.ts"
+import { policiesOf, sealedSysPaths, serveSys, uiMount, unauthenticatedSysPaths } from "./sys.ts"
 import { serveTokenAuth } from "./tokenAuth.ts"
 
 /** Vault's answer from a freshly enabled KV v2 mount while it prepares its storage; clients retry on it. */
@@ -92,6 +92,10 @@ export const route = (state: DevState, request: DevRequest): Effect.Effect<DevRe
     }
     const open = (head !== undefined && unauthenticatedSysPaths.has(head)) || isLoginPath(state, path)
     const caller = authenticate(state, request.token, now)
+    if (path.startsWith("sys/internal/ui/mounts/") && request.method === "GET") {
+      // Vault answers this to any valid token, so that clients can find a mount's type and KV version.
+      return caller === undefined ? permissionDenied : uiMount(state, path.slice("sys/internal/ui/mounts/".length))
+    }
     if (!open) {
       if (caller === undefined || !isAllowed(state, caller, request)) return permissionDenied
       if (caller.numUses > 0) {
@@ -99,6 +103,10 @@ export const route = (state: DevState, request: DevRequest): Effect.Effect<DevRe
         // The request that spends the last use still succeeds; the token is gone afterwards.
         if (caller.numUses === 0) state.revokeToken(caller.id)
       }
+    }
+    if (request.wrapTtl !== undefined) {
+      // TODO: response wrapping is not implemented; refusing it beats answering unwrapped to a client that asked.
+      return badRequest("response wrapping (X-Vault-Wrap-TTL) is not supported by the Vault dev server double")
     }
     if (head !== undefined) return serveSys(state, path.slice(4), request, caller, now)
     if (path.startsWith("auth/")) {

@@ -145,6 +145,15 @@ const legacyListing = (data: Record<string, unknown>): DevResponse => ({
   body: envelope({ data, mount_type: "system" }, data)
 })
 
+/** `sys/internal/ui/mounts/<path>`: the mount that holds `path`, as clients ask to learn a KV mount's version. */
+export const uiMount = (state: DevState, path: string): DevResponse => {
+  const mount = state.secretMountFor(path)
+  if (mount === undefined || mount.type === "system") {
+    return badRequest(`no mount found for path ${JSON.stringify(path)}`)
+  }
+  return ok({ data: { ...mountEntry(mount), path: mount.path }, mount_type: "system" })
+}
+
 const normalizeMountPath = (path: string): string => `${path.replace(/^\/+|\/+$/g, "")}/`
 
 const reservedMounts = new Set(["sys/", "identity/", "auth/", "cubbyhole/"])

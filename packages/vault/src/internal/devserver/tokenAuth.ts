@@ -6,6 +6,7 @@ import type { DevRequest, DevResponse } from "./reply.ts"
 import {
   badRequest,
   booleanField,
+  failure,
   formatTime,
   integerField,
   listField,
@@ -230,7 +231,7 @@ export const serveTokenAuth = (
     case "lookup-accessor": {
       if (!isWrite(request) && request.method !== "GET") return unsupportedOperation
       const entry = byTokenOrAccessor(state, request.body, now)
-      if (entry === undefined) return badRequest("bad token")
+      if (entry === undefined) return failure(403, "bad token")
       const data = lookupData(entry, now)
       return ok({ data: path === "lookup-accessor" ? { ...data, id: "" } : data, mount_type: "token" })
     }
