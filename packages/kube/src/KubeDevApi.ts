@@ -151,7 +151,11 @@ const serve = (state: DevApiState) =>
       return respond(Status.failure(413, "RequestEntityTooLarge", "the request body could not be read or is too large"))
     }
     const now = yield* Clock.currentTimeMillis
-    return respond(handle(state, request.right, now))
+    const response = handle(state, request.right, now)
+    yield* Effect.logDebug("Kubernetes dev API request").pipe(
+      Effect.annotateLogs({ method: request.right.method, path: request.right.path, status: response.status })
+    )
+    return respond(response)
   })
 
 /**

@@ -155,6 +155,16 @@ describe("KubeDevApi", () => {
         }
       },
       {
+        name: "service account reading a namespace",
+        path: "/api/v1/namespaces/team",
+        auth: "serviceAccount",
+        status: 403,
+        shape: {
+          message: "namespaces \"team\" is forbidden: User \"system:serviceaccount:team:app\" cannot get resource " +
+            "\"namespaces\" in API group \"\" in the namespace \"team\""
+        }
+      },
+      {
         name: "service account reading discovery",
         path: "/api",
         auth: "serviceAccount",
@@ -378,6 +388,27 @@ describe("KubeDevApi", () => {
         details: { name: "db", kind: "secrets" }
       })
       expect((yield* call("GET", "/api/v1/namespaces/default/secrets/db")).status).toBe(404)
+    }))
+
+  it.scoped("a body over 3 MiB is refused with 413 and the server keeps serving", () =>
+    Effect.gen(function*() {
+      const api = yield* KubeDevApi.start()
+      const response = yield* requestJson(api.url, api.caPem, {
+        method: "POST",
+        path: "/api/v1/namespaces/default/configmaps",
+        token: api.adminToken,
+        body: { metadata: { name: "big" }, data: { blob: "x".repeat(4 * 1024 * 1024) } }
+      }).pipe(Effect.catchAll((error) => Effect.succeed({ status: 0, body: String(error), contentType: "" })))
+      // The server answers 413 and stops reading, so the client may see the reset before the answer.
+      if (response.status === 0) expect(response.body).toContain("ECONNRESET")
+      else expect(response.body).toMatchObject({ kind: "Status", code: 413 })
+      const after = yield* requestJson(api.url, api.caPem, { path: "/version", token: api.adminToken })
+      expect(after.status).toBe(200)
+      const absent = yield* requestJson(api.url, api.caPem, {
+        path: "/api/v1/namespaces/default/configmaps/big",
+        token: api.adminToken
+      })
+      expect(absent.status).toBe(404)
     }))
 
   it.scoped("deleting a namespace deletes what is in it, and creating one gives it a default service account", () =>

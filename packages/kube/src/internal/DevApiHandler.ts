@@ -789,7 +789,7 @@ export const handle = (state: DevApiState, request: ApiRequest, nowMillis: numbe
       verb,
       attributes.resource,
       attributes.group,
-      attributes.resource === "namespaces" ? undefined : attributes.namespace,
+      attributes.namespace,
       attributes.name
     )
   }
