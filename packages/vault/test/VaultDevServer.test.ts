@@ -86,6 +86,8 @@ describe("VaultDevServer: the envelope and errors (api-docs: index, HTTP status 
       const badJson = yield* call(url, "PUT", "secret/data/a", { token: rootToken, rawBody: "{not json" })
       expect(badJson.status).toBe(400)
       expect(badJson.body.errors[0]).toMatch(/^failed to parse JSON input/)
+      const badEncoding = yield* call(url, "GET", "secret/data/%E0%A4%A", { token: rootToken })
+      expect(badEncoding.status).toBe(400)
       const outside = yield* call(url, "GET", "../healthz", {})
       expect(outside.status).toBe(404)
       const unknownMethod = yield* call(url, "PROPFIND", "secret/data/a", { token: rootToken })

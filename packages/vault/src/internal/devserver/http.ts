@@ -60,13 +60,19 @@ const parse = async (request: Http.IncomingMessage): Promise<DevRequest | DevRes
       return failure(400, "failed to parse JSON input: the body must be a JSON object")
     }
   }
+  let path: string
+  try {
+    path = decodeURIComponent(url.pathname.slice(4)).replace(/\/{2,}/g, "/")
+  } catch {
+    return failure(400, "the request path is not valid percent-encoded UTF-8")
+  }
   const listQuery = url.searchParams.get("list")
   const method: Method = rawMethod === "GET" && (listQuery === "true" || listQuery === "1")
     ? "LIST"
     : rawMethod as Method
   return {
     method,
-    path: decodeURIComponent(url.pathname.slice(4)).replace(/\/{2,}/g, "/"),
+    path,
     query: url.searchParams,
     body: parsed as Record<string, unknown>,
     token: tokenOf(request),
