@@ -44,14 +44,15 @@ const plan = quick
   ? {
     mode: "quick",
     inFlight: 100,
-    warmupSessions: 50,
+    warmupSessions: 30,
     latencyCount: 100,
-    rateTotal: 400,
-    roundTrips: 1_000,
-    roundTripWarmup: 200,
+    rateTotal: 300,
+    roundTrips: 500,
+    roundTripWarmup: 100,
     transferBytes: 64 * MiB,
     transferWarmupBytes: 8 * MiB,
-    heldCount: 500,
+    heldCount: 300,
+    settleMs: 1_000,
     phaseDeadlineMs: 30_000,
     runDeadline: Duration.minutes(3)
   }
@@ -66,6 +67,7 @@ const plan = quick
     transferBytes: 1 * GiB,
     transferWarmupBytes: 64 * MiB,
     heldCount: 5_000,
+    settleMs: 2_000,
     phaseDeadlineMs: 120_000,
     runDeadline: Duration.minutes(25)
   }
@@ -129,7 +131,7 @@ const measureBeacon = (shared: Shared) =>
         `beacon: ${plan.transferBytes / MiB} MiB through one session`,
         () => throughput(opener, beacon.child.pid, plan.transferBytes, plan.transferWarmupBytes)
       )
-      return { latencies, rate, rtt, bulk }
+      return { latencies, rate, rtt, bulk, startupSeconds: beacon.startupSeconds }
     }))
 
     const waiting = yield* Effect.scoped(Effect.gen(function*() {
@@ -139,17 +141,14 @@ const measureBeacon = (shared: Shared) =>
       return yield* step(
         `beacon: memory with ${plan.heldCount} waiting bridges`,
         () =>
-          memoryPerHeld(beacon.child.pid, plan.heldCount, plan.inFlight, plan.phaseDeadlineMs, async (worker) => {
-            const identity = shared.identities[worker % shared.identities.length]!
-            const bridge = connectPairingClient(beacon.port, identity, "bridge")
-            try {
-              await withDeadline(bridge.waiting, 15_000, "bridge WAITING")
-            } catch (error) {
-              bridge.socket.destroy()
-              throw error
-            }
-            return [bridge.socket]
-          })
+          memoryPerHeld(
+            beacon.child.pid,
+            plan.heldCount,
+            plan.inFlight,
+            plan.phaseDeadlineMs,
+            plan.settleMs,
+            waitingBridge(beacon.port, shared.identities)
+          )
       )
     }))
 
@@ -159,7 +158,15 @@ const measureBeacon = (shared: Shared) =>
       yield* step("beacon: warm-up pairings", () => warmUp(opener, plan.warmupSessions, 10))
       return yield* step(
         `beacon: memory with ${plan.heldCount} paired sessions`,
-        () => memoryPerHeld(beacon.child.pid, plan.heldCount, plan.inFlight, plan.phaseDeadlineMs, heldSession(opener))
+        () =>
+          memoryPerHeld(
+            beacon.child.pid,
+            plan.heldCount,
+            plan.inFlight,
+            plan.phaseDeadlineMs,
+            plan.settleMs,
+            heldSession(opener)
+          )
       )
     }))
 
@@ -172,6 +179,7 @@ const measureBeacon = (shared: Shared) =>
       pairsCompleted: traffic.rate.completed,
       pairsFailed: traffic.rate.failed,
       ...(traffic.rate.firstError === undefined ? {} : { pairsFirstError: traffic.rate.firstError }),
+      beaconCpuMsPerPairing: round(traffic.rate.relayCpuMsPerSetup, 3),
       beaconCpuShareWhilePairing: round(traffic.rate.relayCpuShare, 2),
       loadGeneratorCpuShareWhilePairing: round(traffic.rate.loadGeneratorCpuShare, 2),
       relayThroughputMiBps: round(traffic.bulk.mibPerSecond, 1),
@@ -185,12 +193,25 @@ const measureBeacon = (shared: Shared) =>
       memoryPerPairedSessionKiB: kib(paired.bytesPerHeld),
       pairedSessions: paired.held,
       idleRssMiB: round(waiting.rssBeforeBytes / MiB, 1),
+      startupSeconds: round(traffic.startupSeconds, 2),
       ...(waiting.failed + paired.failed === 0 ? {} : {
         heldFailures: waiting.failed + paired.failed,
         heldFirstError: waiting.firstError ?? paired.firstError
       })
     }
   })
+
+/** Connects one bridge and hands its socket to be held open once it has read WAITING. */
+const waitingBridge = (port: number, identities: ReadonlyArray<Identity>) => async (worker: number) => {
+  const bridge = connectPairingClient(port, identities[worker % identities.length]!, "bridge")
+  try {
+    await withDeadline(bridge.waiting, 15_000, "bridge WAITING")
+  } catch (error) {
+    bridge.socket.destroy()
+    throw error
+  }
+  return [bridge.socket]
+}
 
 /** Opens one session, sends a byte across it, and hands both sockets to be held open. */
 const heldSession = (opener: SessionOpener) => async (worker: number) => {
@@ -243,7 +264,15 @@ const measureHaproxy = (shared: Shared) =>
       yield* step("haproxy: warm-up sessions", () => warmUp(opener, plan.warmupSessions, 10))
       return yield* step(
         `haproxy: memory with ${plan.heldCount} idle sessions`,
-        () => memoryPerHeld(haproxy.child.pid, plan.heldCount, plan.inFlight, plan.phaseDeadlineMs, heldSession(opener))
+        () =>
+          memoryPerHeld(
+            haproxy.child.pid,
+            plan.heldCount,
+            plan.inFlight,
+            plan.phaseDeadlineMs,
+            plan.settleMs,
+            heldSession(opener)
+          )
       )
     }))
 
@@ -257,6 +286,7 @@ const measureHaproxy = (shared: Shared) =>
       sessionsCompleted: traffic.rate.completed,
       sessionsFailed: traffic.rate.failed,
       ...(traffic.rate.firstError === undefined ? {} : { sessionsFirstError: traffic.rate.firstError }),
+      haproxyCpuMsPerSession: round(traffic.rate.relayCpuMsPerSetup, 3),
       haproxyCpuShareWhileSettingUp: round(traffic.rate.relayCpuShare, 2),
       loadGeneratorCpuShareWhileSettingUp: round(traffic.rate.loadGeneratorCpuShare, 2),
       relayThroughputMiBps: round(traffic.bulk.mibPerSecond, 1),
@@ -291,6 +321,11 @@ const definitions = {
   pairingLatencyP99Ms: "the same, 99th percentile (nearest rank)",
   pairsPerSecond: "completed pairings per second of wall time with pairsInFlight workers, each connecting a bridge, " +
     "waiting for WAITING, connecting a broker, waiting for both PAIRED, closing both, and starting over",
+  beaconCpuMsPerPairing: "user+system CPU milliseconds of the beacon during the pairsPerSecond run, per completed " +
+    "pairing: the cost of one pairing, and 1000 / it the rate one saturated core could reach; unlike the rates it " +
+    "barely depends on what else the machine runs",
+  idleRssMiB: "the beacon's VmRSS after start-up and warm-up pairings, before the waiting clients connect",
+  startupSeconds: "from spawning the beacon process to its \"beacon listening\" log line",
   relayThroughputMiBps:
     "relayBytes written by the broker into one paired session in 64 KiB writes with backpressure, " +
     "divided by the time from the first write until the bridge has read the last byte",
@@ -352,6 +387,7 @@ const program = Effect.gen(function*() {
     addedRoundTripUs: ratio(beacon.addedRoundTripUs, haproxy.addedRoundTripUs),
     memoryPerSessionKiB: ratio(beacon.memoryPerPairedSessionKiB, haproxy.memoryPerIdleSessionKiB),
     setupsPerSecond: ratio(beacon.pairsPerSecond, haproxy.sessionsPerSecond),
+    cpuMsPerSetup: ratio(beacon.beaconCpuMsPerPairing, haproxy.haproxyCpuMsPerSession),
     relayThroughputMiBps: ratio(beacon.relayThroughputMiBps, haproxy.relayThroughputMiBps)
   }
   const bare = reference.bareNodeRelay

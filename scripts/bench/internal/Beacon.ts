@@ -21,6 +21,8 @@ export interface RunningBeacon {
   readonly port: number
   readonly addr: string
   readonly opsAddr: string
+  /** Seconds from spawning the process to its "beacon listening" log line. */
+  readonly startupSeconds: number
 }
 
 interface Listening {
@@ -58,6 +60,7 @@ export const startBeacon = (
     yield* Effect.promise(() => writeFile(certPath, credentials.certPem))
     yield* Effect.promise(() => writeFile(keyPath, credentials.keyPem, { mode: 0o600 }))
     const limit = String(capacity)
+    const spawnedAt = performance.now()
     const child = yield* spawnChild("beacon", process.execPath, [
       ...process.execArgv.filter((arg) => arg.startsWith("--cpu-prof") === false),
       ...extraArgs,
@@ -81,7 +84,8 @@ export const startBeacon = (
     ])
     const listening = yield* waitForLine(child, parseListening, 20_000)
     const port = Number(listening.addr.slice(listening.addr.lastIndexOf(":") + 1))
-    return { child, port, addr: listening.addr, opsAddr: listening.opsAddr } satisfies RunningBeacon
+    const startupSeconds = (performance.now() - spawnedAt) / 1000
+    return { child, port, addr: listening.addr, opsAddr: listening.opsAddr, startupSeconds } satisfies RunningBeacon
   })
 
 /**

@@ -45,6 +45,8 @@ export interface SetupRate {
   readonly firstError: string | undefined
   /** CPU seconds of the relay per second of the run: 1 is one core busy all the time. */
   readonly relayCpuShare: number
+  /** CPU milliseconds of the relay per completed session: what the relay's setup rate would be bound by alone. */
+  readonly relayCpuMsPerSetup: number
   /** CPU seconds of the load generator (this process) per second of the run. */
   readonly loadGeneratorCpuShare: number
 }
@@ -64,12 +66,14 @@ export const setupRate = async (
     closeSession(session)
   })
   const ownCpu = process.cpuUsage(ownCpuBefore)
+  const relayCpu = cpuSeconds(relayPid) - relayCpuBefore
   return {
     perSecond: run.completed / run.seconds,
     completed: run.completed,
     failed: run.failed,
     firstError: run.firstError,
-    relayCpuShare: (cpuSeconds(relayPid) - relayCpuBefore) / run.seconds,
+    relayCpuShare: relayCpu / run.seconds,
+    relayCpuMsPerSetup: (relayCpu * 1000) / Math.max(1, run.completed),
     loadGeneratorCpuShare: (ownCpu.user + ownCpu.system) / 1e6 / run.seconds
   }
 }
@@ -155,11 +159,9 @@ export interface MemoryPerHeld {
   readonly bytesPerHeld: number
 }
 
-const SETTLE_MS = 2_000
-
 /**
- * Reads the relay's RSS, opens `count` held connections with `inFlight` workers (each `open` resolves with the
- * sockets to keep), lets the relay settle, reads RSS again and divides the difference by the number held. Every
+ * Lets the relay settle for `settleMs` and reads its RSS, opens `count` held connections with `inFlight` workers (each
+ * `open` resolves with the sockets to keep), lets the relay settle again, reads RSS again and divides the difference by the number held. Every
  * socket is destroyed before this returns.
  */
 export const memoryPerHeld = async (
@@ -167,16 +169,17 @@ export const memoryPerHeld = async (
   count: number,
   inFlight: number,
   deadlineMs: number,
+  settleMs: number,
   open: (worker: number) => Promise<ReadonlyArray<Duplex>>
 ): Promise<MemoryPerHeld> => {
-  await sleep(SETTLE_MS)
+  await sleep(settleMs)
   const rssBeforeBytes = rssBytes(relayPid)
   const held: Array<ReadonlyArray<Duplex>> = []
   try {
     const run = await runWorkers(inFlight, count, deadlineMs, async (worker) => {
       held.push(await open(worker))
     })
-    await sleep(SETTLE_MS)
+    await sleep(settleMs)
     const rssAfterBytes = rssBytes(relayPid)
     return {
       held: held.length,
