@@ -1,12 +1,15 @@
 import * as BeaconClient from "@cloudtaser/beacon/BeaconClient"
-import { makeCa, makeLeaf } from "@cloudtaser/pki/Certificates"
+import { makeCa, makeLeaf, makeServerCertificate } from "@cloudtaser/pki/Certificates"
 import { infoHash } from "@cloudtaser/pki/InfoHash"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schedule } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { spawn, spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as Tls from "node:tls"
 import { fileURLToPath } from "node:url"
 
@@ -131,6 +134,12 @@ const httpGet = (port: number, path: string) =>
     const response = await fetch(`http://127.0.0.1:${port}${path}`)
     return { status: response.status, body: await response.text() }
   })
+
+/** A temporary directory for certificate files, removed with the scope. */
+const tempDirectory = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "cloudtaser-beacon-test-"))),
+  (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
+)
 
 /** A local OTLP/HTTP collector that keeps the body of every request it receives. */
 const collector = Effect.acquireRelease(
@@ -305,6 +314,49 @@ describe("cloudtaser-beacon", () => {
       yield* endedByBeacon(broker)
       yield* endedByBeacon(bridge)
       expect(yield* beacon.exit).toBe(0)
+    }))
+
+  it.scopedLive("serves the certificate given with --tls-cert and --tls-key", () =>
+    Effect.gen(function*() {
+      const issued = yield* makeServerCertificate({
+        commonName: "beacon.example.com",
+        dnsNames: ["beacon.example.com"]
+      })
+      const directory = yield* tempDirectory
+      writeFileSync(join(directory, "tls.crt"), issued.certPem)
+      writeFileSync(join(directory, "tls.key"), issued.keyPem)
+      const beacon = yield* startBeacon([
+        "--addr",
+        "127.0.0.1:0",
+        "--ops-addr",
+        "127.0.0.1:0",
+        "--tls-cert",
+        join(directory, "tls.crt"),
+        "--tls-key",
+        join(directory, "tls.key")
+      ])
+      const listening = yield* beacon.line("beacon listening", "opsAddr")
+      const { socket } = yield* connectTls(portOf(listening.annotations.addr), 38)
+      expect(socket.getPeerCertificate().fingerprint256).toBe(issued.fingerprint256)
+      beacon.child.kill("SIGTERM")
+      expect(yield* beacon.exit).toBe(0)
+    }))
+
+  it.scoped("refuses a key that does not belong to the certificate before it listens", () =>
+    Effect.gen(function*() {
+      const first = yield* makeServerCertificate({ commonName: "beacon.example.com" })
+      const second = yield* makeServerCertificate({ commonName: "beacon.example.com" })
+      const directory = yield* tempDirectory
+      writeFileSync(join(directory, "tls.crt"), first.certPem)
+      writeFileSync(join(directory, "tls.key"), second.keyPem)
+      const result = spawnSync(
+        process.execPath,
+        [beaconBin, "--tls-cert", join(directory, "tls.crt"), "--tls-key", join(directory, "tls.key")],
+        { encoding: "utf8", env: cleanEnv() }
+      )
+      expect(result.status).not.toBe(0)
+      expect(result.stderr).toContain("does not belong to the certificate")
+      expect(result.stdout).not.toContain("beacon listening")
     }))
 
   it("without a certificate explains how to get one and exits non-zero", () => {
