@@ -3,9 +3,15 @@
  */
 import { Command } from "@effect/cli"
 import { beacon } from "./commands/Beacon.ts"
+import { devVaultCommand } from "./commands/DevVault.ts"
+
+const dev = Command.make("dev").pipe(
+  Command.withSubcommands([devVaultCommand]),
+  Command.withDescription("Run the development doubles of Vault and the Kubernetes API, for local work and tests.")
+)
 
 const root = Command.make("cloudtaser").pipe(
-  Command.withSubcommands([beacon]),
+  Command.withSubcommands([beacon, dev]),
   Command.withDescription(
     "CloudTaser connectivity: the beacon relay, the Vault and Kubernetes dev doubles, and the tools that wire a " +
       "Vault to a cluster."
