@@ -38,11 +38,11 @@ interface Beacon {
 }
 
 /** Starts `cloudtaser-beacon` with `args`; the scope kills it if the test has not stopped it. */
-const startBeacon = (args: ReadonlyArray<string>) =>
+const startBeacon = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
       const child = spawn(process.execPath, [beaconBin, ...args], {
-        env: cleanEnv(),
+        env: { ...cleanEnv(), ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
       const lines: Array<LogLine> = []
@@ -357,6 +357,18 @@ describe("cloudtaser-beacon", () => {
       expect(result.status).not.toBe(0)
       expect(result.stderr).toContain("does not belong to the certificate")
       expect(result.stdout).not.toContain("beacon listening")
+    }))
+
+  it.scopedLive("sends its spans to OTEL_EXPORTER_OTLP_ENDPOINT when no flag names a collector", () =>
+    Effect.gen(function*() {
+      const otlp = yield* collector
+      const beacon = yield* startBeacon(["--addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0", "--self-signed"], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(otlp.server.address() as AddressInfo).port}`
+      })
+      yield* beacon.line("beacon listening", "opsAddr")
+      beacon.child.kill("SIGTERM")
+      expect(yield* beacon.exit).toBe(0)
+      expect(otlp.bodies.join("\n")).toContain("\"OpsServer.make\"")
     }))
 
   it("without a certificate explains how to get one and exits non-zero", () => {
