@@ -151,7 +151,10 @@ const serve = (state: DevApiState) =>
       return respond(Status.failure(413, "RequestEntityTooLarge", "the request body could not be read or is too large"))
     }
     const now = yield* Clock.currentTimeMillis
-    const response = handle(state, request.right, now)
+    const response = yield* Effect.try(() => handle(state, request.right, now)).pipe(
+      Effect.tapError((error) => Effect.logError("Kubernetes dev API failed to answer a request", error.cause)),
+      Effect.orElseSucceed(() => Status.failure(500, "InternalError", "the dev API failed to answer this request"))
+    )
     yield* Effect.logDebug("Kubernetes dev API request").pipe(
       Effect.annotateLogs({ method: request.right.method, path: request.right.path, status: response.status })
     )

@@ -385,6 +385,21 @@ const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789"
 const randomSuffix = () =>
   Array.from(Crypto.randomBytes(5), (byte) => nameAlphabet[byte % nameAlphabet.length]).join("")
 
+const isStringMap = (u: unknown) => isRecord(u) && Object.values(u).every((value) => typeof value === "string")
+
+const checkMetadata = (
+  spec: ResourceSpec,
+  name: string,
+  metadata: Record<string, unknown>
+): ApiResponse | undefined => {
+  for (const field of ["labels", "annotations"] as const) {
+    if (metadata[field] !== undefined && metadata[field] !== null && !isStringMap(metadata[field])) {
+      return Status.invalid(spec.kind, spec.group, name, `metadata.${field}`, "must be a map of strings")
+    }
+  }
+  return undefined
+}
+
 const metadataOf = (body: Record<string, unknown>): Record<string, unknown> =>
   isRecord(body.metadata) ? body.metadata : {}
 
@@ -425,6 +440,8 @@ export const createObject = (
   if (problem !== undefined) {
     return Status.invalid(spec.kind, spec.group, name, "metadata.name", `Invalid value: "${name}": ${problem}`)
   }
+  const metadataProblem = checkMetadata(spec, name, metadata)
+  if (metadataProblem) return metadataProblem
   if (spec.namespaced) {
     const owner = state.store.get(namespaceSpec, undefined, namespace!)
     if (owner === undefined) return Status.notFound("namespaces", "", namespace!)
@@ -491,6 +508,8 @@ const replaceObject = (
     typeof metadata.resourceVersion === "string" && metadata.resourceVersion !== "" &&
     metadata.resourceVersion !== previous.metadata.resourceVersion
   ) return Status.conflict(spec.resource, spec.group, name)
+  const metadataProblem = checkMetadata(spec, name, metadata)
+  if (metadataProblem) return metadataProblem
   const prepared = spec.prepare({ ...body, metadata: { ...metadata, name } }, previous)
   if (isRefusal(prepared)) return prepared
   const object: KubeObject = {
@@ -617,9 +636,10 @@ const tokenRequest = (
       `Invalid value: ${expirationSeconds}: may not specify a duration larger than 2^32 seconds`
     )
   }
-  const audiences = Array.isArray(spec.audiences) && spec.audiences.length > 0
-    ? spec.audiences.filter((a): a is string => typeof a === "string")
-    : state.apiAudiences
+  const requested = Array.isArray(spec.audiences)
+    ? spec.audiences.filter((a): a is string => typeof a === "string" && a !== "")
+    : []
+  const audiences = requested.length > 0 ? requested : state.apiAudiences
   const account = state.store.get(serviceAccountSpec, namespace, name)
   if (account === undefined) return Status.notFound("serviceaccounts", "", name)
   const bound = isRecord(spec.boundObjectRef) ? spec.boundObjectRef : undefined
@@ -769,11 +789,20 @@ const attributesOf = (verb: string, target: Target): Attributes => {
   }
 }
 
+const decodeSegments = (path: string): ReadonlyArray<string> | undefined => {
+  try {
+    return path.split("/").filter((segment) => segment !== "").map(decodeURIComponent)
+  } catch {
+    return undefined
+  }
+}
+
 /** Answers one request as the dev API, at the given time. */
 export const handle = (state: DevApiState, request: ApiRequest, nowMillis: number): ApiResponse => {
   const principal = authenticate(state, request, nowMillis)
   if (principal === undefined) return Status.unauthorized()
-  const segments = request.path.split("/").filter((segment) => segment !== "").map(decodeURIComponent)
+  const segments = decodeSegments(request.path)
+  if (segments === undefined) return Status.badRequest("the request path is not valid percent-encoding")
   if (request.method === "GET") {
     const document = discovery(state, segments)
     if (document !== undefined) return document
