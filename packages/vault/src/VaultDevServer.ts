@@ -66,10 +66,10 @@ export interface VaultDevServerHandle {
  * Starts a dev server in the current scope; closing the scope stops it. Requests see the `Clock` of the calling
  * fiber, so token expiry follows `TestClock` in tests.
  */
-export const start = (
+export const start: (
   options: VaultDevServerOptions
-): Effect.Effect<VaultDevServerHandle, VaultDevServerError, Scope.Scope> =>
-  Effect.gen(function*() {
+) => Effect.Effect<VaultDevServerHandle, VaultDevServerError, Scope.Scope> = Effect.fn("VaultDevServer.start")(
+  function*(options: VaultDevServerOptions) {
     const runtime = yield* Effect.runtime<never>()
     const now = yield* Clock.currentTimeMillis
     const state = new DevState({
@@ -111,7 +111,8 @@ export const start = (
       seal: () => Effect.sync(() => void (state.sealed = true)),
       unseal: () => Effect.sync(() => void (state.sealed = false))
     }
-  }).pipe(Effect.withSpan("VaultDevServer.start"))
+  }
+)
 
 /** A running dev server as a service, for `it.layer` and for programs that start one. */
 export class VaultDevServer extends Context.Tag("@cloudtaser/vault/VaultDevServer")<

@@ -117,12 +117,18 @@ export const listen = (options: {
       (parsed) =>
         "status" in parsed ? write(response, parsed) : run(
           route(options.state, parsed).pipe(
+            Effect.tap((reply) =>
+              Effect.logDebug("Vault dev server request").pipe(
+                Effect.annotateLogs({ method: parsed.method, path: parsed.path, status: reply.status })
+              )
+            ),
             Effect.catchAllCause((cause) =>
               Effect.logWarning("the Vault dev server failed to serve a request").pipe(
                 Effect.annotateLogs({ path: parsed.path, cause: Cause.pretty(cause) }),
                 Effect.as(failure(500, "internal error in the Vault dev server double"))
               )
-            )
+            ),
+            Effect.annotateLogs({ component: "vault-dev-server" })
           )
         ).then((reply) => write(response, reply)),
       () => write(response, failure(400, "failed to read the request body"))
