@@ -410,6 +410,13 @@ describe("cloudtaser-beacon", () => {
     const output = result.stdout + result.stderr
     expect(output).toContain("expected a duration such as")
     expect(output.split("--hello-timeout soon").length - 1).toBe(1)
+
+    const zero = spawnSync(process.execPath, [beaconBin, "--self-signed", "--ping-interval", "0s"], {
+      encoding: "utf8",
+      env: cleanEnv()
+    })
+    expect(zero.status).not.toBe(0)
+    expect(zero.stdout + zero.stderr).toContain("--ping-interval 0s: must be longer than zero")
   })
 
   it("--help lists every flag with its default", () => {

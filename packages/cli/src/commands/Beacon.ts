@@ -114,7 +114,7 @@ const address = (name: string, fallback: string, description: string) =>
     )
   )
 
-const duration = (name: string, fallbackMs: number, description: string) =>
+const duration = (name: string, fallbackMs: number, description: string, allowZero = false) =>
   Options.text(name).pipe(
     Options.withPseudoName("DURATION"),
     Options.withDescription(`${description} Default: ${formatDuration(fallbackMs)}.`),
@@ -127,7 +127,10 @@ const duration = (name: string, fallbackMs: number, description: string) =>
               HelpDoc.p(`--${name} ${text}: expected a duration such as 500ms, 10s, 5m, 1h or 1m30s`)
             )
           ),
-        onSome: Effect.succeed
+        onSome: (ms) =>
+          ms > 0 || allowZero
+            ? Effect.succeed(ms)
+            : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} ${text}: must be longer than zero`)))
       })
     )
   )
@@ -197,7 +200,8 @@ const options = {
   drainTimeout: duration(
     "drain-timeout",
     defaults.drainDeadlineMs,
-    "On SIGTERM or SIGINT, how long paired sessions may keep relaying before they are closed."
+    "On SIGTERM or SIGINT, how long paired sessions may keep relaying before they are closed.",
+    true
   ),
   opsAddr: address("ops-addr", ":9090", "Where /healthz, /readyz and /metrics (Prometheus) are served over HTTP."),
   otlpEndpoint: Options.text("otlp-endpoint").pipe(
