@@ -113,7 +113,7 @@ export const serveKvV2 = (store: KvV2Store, path: string, request: DevRequest, n
   if (prefix === "metadata") return serveMetadata(store, key, request, now)
   if (isList(request)) return unsupportedOperation
   if (key === "" || key.endsWith("/")) {
-    return prefix === "data" || prefix === "delete" || prefix === "undelete" || prefix === "destroy"
+    return ["data", "delete", "undelete", "destroy", "subkeys"].includes(prefix)
       ? unsupportedOperation
       : invalidVersionedPath
   }
@@ -133,9 +133,40 @@ export const serveKvV2 = (store: KvV2Store, path: string, request: DevRequest, n
         version.destroyed = true
         version.data = undefined
       })
+    case "subkeys":
+      return serveSubkeys(store, key, request, now)
     default:
       return invalidVersionedPath
   }
+}
+
+/** The structure of a secret's data with every leaf value replaced by null, down to `depth` levels (0: all). */
+const subkeysOf = (data: Record<string, unknown>, depth: number, level: number = 1): Record<string, unknown> =>
+  Object.fromEntries(
+    Object.entries(data).map(([key, value]) =>
+      typeof value === "object" && value !== null && !Array.isArray(value) && (depth === 0 || level < depth)
+        ? [key, subkeysOf(value as Record<string, unknown>, depth, level + 1)]
+        : [key, null]
+    )
+  )
+
+const serveSubkeys = (store: KvV2Store, key: string, request: DevRequest, now: number): DevResponse => {
+  if (request.method !== "GET") return unsupportedOperation
+  const secret = store.secrets.get(key)
+  if (secret === undefined) return notFound
+  const requested = request.query.get("version")
+  const number = requested === null || requested === "0" ? secret.currentVersion : Number(requested)
+  const depth = Number(request.query.get("depth") ?? "0")
+  if (!Number.isInteger(number) || !Number.isInteger(depth) || depth < 0) {
+    return badRequest("version and depth must be non-negative integers")
+  }
+  const version = secret.versions.get(number)
+  if (version === undefined) return notFound
+  const metadata = versionMetadata(secret, number, version)
+  if (version.destroyed || isDeleted(version, now) || version.data === undefined) {
+    return { status: 404, body: ok({ data: { subkeys: null, metadata }, mount_type: "kv" }).body }
+  }
+  return ok({ data: { subkeys: subkeysOf(version.data, depth), metadata }, mount_type: "kv" })
 }
 
 const invalidVersionedPath = failure(
