@@ -2,10 +2,7 @@
  * OpenTelemetry tracing for the beacon: spans go to an OTLP/HTTP collector when an endpoint is configured, and
  * nowhere otherwise.
  */
-import { NodeSdk } from "@effect/opentelemetry"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 
 /** How to export spans. */
 export interface TracingOptions {
@@ -30,9 +27,17 @@ export const tracesUrl = (endpoint: string): string =>
 export const layer = (options: TracingOptions): Layer.Layer<never> => {
   const endpoint = options.endpoint
   if (endpoint === undefined || endpoint === "") return Layer.empty
-  return NodeSdk.layer(() => ({
-    resource: { serviceName: options.serviceName ?? "cloudtaser-beacon" },
-    spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl(endpoint) })),
-    shutdownTimeout: "5 seconds"
-  })).pipe(Layer.discard)
+  // The OpenTelemetry SDK costs some 15 MB and a noticeable share of start-up, so it is loaded only when used.
+  return Layer.unwrapEffect(Effect.promise(async () => {
+    const [NodeSdk, { OTLPTraceExporter }, { BatchSpanProcessor }] = await Promise.all([
+      import("@effect/opentelemetry/NodeSdk"),
+      import("@opentelemetry/exporter-trace-otlp-http"),
+      import("@opentelemetry/sdk-trace-base")
+    ])
+    return NodeSdk.layer(() => ({
+      resource: { serviceName: options.serviceName ?? "cloudtaser-beacon" },
+      spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl(endpoint) })),
+      shutdownTimeout: "5 seconds"
+    })).pipe(Layer.discard)
+  }))
 }
