@@ -991,3 +991,19 @@ describe("VaultDevServer: start-up failures", () => {
       expect(badTls.message).toContain("PEM")
     }))
 })
+
+describe("VaultDevServer: bad input", () => {
+  it.scoped("closes connections that do not speak HTTP and keeps serving", () =>
+    Effect.gen(function*() {
+      const { url } = yield* VaultDevServer.start({ rootToken })
+      const garbage = yield* rawExchange(url, "\u0000\u0001NOT HTTP AT ALL\r\n\r\n")
+      expect(garbage).not.toContain("200 OK")
+      const unknownListLike = yield* rawExchange(url, "LISTEN /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n")
+      expect(unknownListLike).not.toContain("200 OK")
+      const array = yield* call(url, "POST", "secret/data/a", { token: rootToken, rawBody: "[1,2]" })
+      expect(array.status).toBe(400)
+      const noBody = yield* call(url, "POST", "sys/policies/acl/x", { token: rootToken })
+      expect(noBody).toEqual({ status: 400, body: { errors: ["'policy' parameter not supplied or empty"] } })
+      expect((yield* call(url, "GET", "sys/health")).status).toBe(200)
+    }))
+})
