@@ -298,6 +298,7 @@ export const connect: (
       socket.removeListener("data", onData)
       socket.removeListener("error", onError)
       socket.removeListener("close", onClose)
+      socket.removeListener("end", onClose)
       // Errors after the hand-over belong to the new owner; until it listens, one must not crash the process.
       socket.on("error", ignore)
     }
@@ -306,6 +307,8 @@ export const connect: (
     socket.on("data", onData)
     socket.on("error", onError)
     socket.on("close", onClose)
+    // The socket is half-open capable, so the beacon's FIN shows up as 'end' and not as 'close'.
+    socket.on("end", onClose)
     expectWithin(connectTimeoutMs, `no CHALLENGE within ${connectTimeoutMs} ms`)
     return Effect.sync(() => {
       if (!done) {

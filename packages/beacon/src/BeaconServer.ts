@@ -4,8 +4,9 @@
  */
 import { makeHelloChecker, verifyProof } from "@cloudtaser/pki/HelloCheck"
 import { proofInput } from "@cloudtaser/protocol/Hello"
-import { Effect, Exit, Runtime, Schema } from "effect"
+import { Effect, Exit, Option, Runtime, Schema } from "effect"
 import type { Scope } from "effect"
+import type * as net from "node:net"
 import * as tls from "node:tls"
 import { BeaconMetrics } from "./BeaconMetrics.ts"
 import { Engine } from "./internal/engine.ts"
@@ -178,25 +179,30 @@ export const make: (
         })
     })
 
+    // Spans are made straight on the tracer rather than through Effect.makeSpan: running an effect per session
+    // cost about as much CPU as checking the HELLO proof.
+    const tracer = yield* Effect.tracer
     const startSpan = (start: SessionStart): SessionSpan => {
       const parent = start.traceparent === undefined ? undefined : parentSpan(start.traceparent)
-      const startedAt = clock.unsafeCurrentTimeMillis()
-      const span = Runtime.runSync(
-        runtime,
-        Effect.makeSpan("beacon.session", {
-          kind: "server",
-          captureStackTrace: false,
-          ...(parent === undefined ? { root: true } : { parent }),
-          attributes: { "beacon.info_hash": start.shortHash, "beacon.wait_ms": start.waitMs }
-        })
+      const startedAt = clock.unsafeCurrentTimeNanos()
+      const span = tracer.span(
+        "beacon.session",
+        parent === undefined ? Option.none() : Option.some(parent),
+        runtime.context,
+        [],
+        startedAt,
+        "server"
       )
+      span.attribute("beacon.info_hash", start.shortHash)
+      span.attribute("beacon.wait_ms", start.waitMs)
       return {
         end: (end) => {
+          const endedAt = clock.unsafeCurrentTimeNanos()
           span.attribute("beacon.bytes_bridge_to_broker", end.bytesBridgeToBroker)
           span.attribute("beacon.bytes_broker_to_bridge", end.bytesBrokerToBridge)
-          span.attribute("beacon.duration_ms", clock.unsafeCurrentTimeMillis() - startedAt)
+          span.attribute("beacon.duration_ms", Number((endedAt - startedAt) / 1_000_000n))
           span.attribute("end_reason", end.reason)
-          span.end(clock.unsafeCurrentTimeNanos(), Exit.void)
+          span.end(endedAt, Exit.void)
         }
       }
     }
@@ -218,6 +224,12 @@ export const make: (
       },
       lingerMs: Math.min(options.helloTimeoutMs, 5_000)
     }, hooks)
+
+    // Every TCP connection until it closes, so that closing the scope also ends those still in their handshake.
+    const sockets = new Set<net.Socket>()
+    function forgetSocket(this: net.Socket) {
+      sockets.delete(this)
+    }
 
     let listening = false
     const stopAccepting = () => {
@@ -241,6 +253,10 @@ export const make: (
           handshakeTimeout: options.helloTimeoutMs
         })
         server.maxConnections = options.maxConnections
+        server.on("connection", (socket: net.Socket) => {
+          sockets.add(socket)
+          socket.once("close", forgetSocket)
+        })
         server.on("secureConnection", (socket) => engine.accept(socket))
         // A failed handshake is the client's affair: Node has closed its socket already.
         server.on("tlsClientError", () => {})
@@ -253,6 +269,8 @@ export const make: (
             server.close()
           }
           engine.destroyAll("shutdown")
+          // Connections still in their TLS handshake are not the engine's yet.
+          for (const socket of sockets) socket.destroy()
           engine.whenIdle(() => resume(Effect.void))
         })
     )
@@ -277,7 +295,7 @@ export const make: (
     const address = typeof bound === "object" && bound !== null
       ? { host: bound.address, port: bound.port }
       : { host: options.host, port: options.port }
-    yield* Effect.logInfo("beacon listening").pipe(
+    yield* Effect.logInfo("beacon relay started").pipe(
       Effect.annotateLogs({ host: address.host, port: address.port }),
       annotate
     )

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber, Scope } from "effect"
+import * as net from "node:net"
 import * as BeaconClient from "../src/BeaconClient.ts"
 import { BeaconMetrics } from "../src/BeaconMetrics.ts"
 import {
@@ -76,5 +77,25 @@ describe("drain", () => {
       yield* Effect.all([closed(bridge.socket), closed(broker.socket)])
       yield* Fiber.join(drainFiber)
       expect(beacon.connections).toBe(0)
+    }))
+
+  it.scopedLive("closing its scope closes every connection, even one still in its TLS handshake", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const beacon = yield* startBeacon({ helloTimeoutMs: 600_000 }).pipe(
+        Effect.provide(BeaconMetrics.Noop),
+        Scope.extend(scope)
+      )
+      const pairing = yield* makePairing()
+      const waiterFiber = yield* BeaconClient.connect(clientOptions(beacon, pairing, "bridge")).pipe(Effect.fork)
+      yield* eventually(() => beacon.waiting === 1)
+      const silent = net.connect({ host: "127.0.0.1", port: beacon.address.port })
+      yield* Effect.addFinalizer(() => Effect.sync(() => silent.destroy()))
+      yield* Effect.async<void>((resume) => void silent.once("connect", () => resume(Effect.void)))
+
+      yield* Scope.close(scope, Exit.void)
+      const failure = yield* Fiber.join(waiterFiber).pipe(Effect.flip)
+      expect(failure._tag === "BeaconConnectionError" && failure.reason).toBe("closed")
+      yield* endedOrClosed(silent)
     }))
 })

@@ -10,7 +10,7 @@ import { encodeFrame, error as errorFrame, FrameType } from "@cloudtaser/protoco
 import { FrameDecoder } from "@cloudtaser/protocol/FrameDecoder"
 import { Pairing } from "@cloudtaser/protocol/Pairing"
 import type { Limit, PairingLimits } from "@cloudtaser/protocol/Pairing"
-import { randomFillSync, randomInt } from "node:crypto"
+import { randomInt } from "node:crypto"
 import type { TLSSocket } from "node:tls"
 import type { BeaconMetricsService } from "../BeaconMetrics.ts"
 import * as Frames from "./frames.ts"
@@ -210,7 +210,7 @@ export class Engine {
     }
     const frame = Frames.allocFrame(FrameType.Challenge, 33)
     frame[Frames.HEADER_BYTES] = 1
-    randomFillSync(frame, Frames.HEADER_BYTES + 1, 32)
+    Frames.fillRandom(frame, Frames.HEADER_BYTES + 1, 32)
     connection.nonce = frame.subarray(Frames.HEADER_BYTES + 1)
     connection.deadline = performance.now() + this.options.helloTimeoutMs
     this.awaitingHello.add(connection)
@@ -337,7 +337,7 @@ export class Engine {
 
   private wait(connection: Connection, now: number): void {
     const frame = Frames.allocFrame(FrameType.Waiting, 20)
-    randomFillSync(frame, Frames.HEADER_BYTES, 16)
+    Frames.fillRandom(frame, Frames.HEADER_BYTES, 16)
     frame.writeUInt32BE(this.options.pingIntervalMs, Frames.HEADER_BYTES + 16)
     connection.sessionId = frame.subarray(Frames.HEADER_BYTES, Frames.HEADER_BYTES + 16)
     connection.phase = WAITING
