@@ -3,10 +3,11 @@
  */
 import { Command } from "@effect/cli"
 import { beacon } from "./commands/Beacon.ts"
+import { devKubeCommand } from "./commands/DevKube.ts"
 import { devVaultCommand } from "./commands/DevVault.ts"
 
 const dev = Command.make("dev").pipe(
-  Command.withSubcommands([devVaultCommand]),
+  Command.withSubcommands([devVaultCommand, devKubeCommand]),
   Command.withDescription("Run the development doubles of Vault and the Kubernetes API, for local work and tests.")
 )
 
