@@ -2,9 +2,7 @@
  * The beacon's operations endpoint: `/healthz`, `/readyz` and `/metrics` over plain HTTP on a separate address, for
  * probes and Prometheus.
  */
-import { HttpMiddleware, HttpRouter, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Schema } from "effect"
+import { Effect, Runtime, Schema } from "effect"
 import type { Scope } from "effect"
 import * as Http from "node:http"
 import { BeaconMetrics } from "./BeaconMetrics.ts"
@@ -40,43 +38,75 @@ export class OpsListenError extends Schema.TaggedError<OpsListenError>()("OpsLis
 /** The Prometheus text exposition content type. */
 export const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
 
+const send = (response: Http.ServerResponse, status: number, contentType: string, body: string): void => {
+  response.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) })
+  response.end(body)
+}
+
+const textType = "text/plain; charset=utf-8"
+
 /**
  * Starts the operations server in the current scope; closing the scope stops it. `GET /healthz` answers 200 while
  * the process runs, `GET /readyz` 200 while `ready` holds and 503 otherwise, `GET /metrics` the Prometheus text of
- * `BeaconMetrics`; anything else is 404.
+ * `BeaconMetrics`; anything else is 404. It is plain `node:http` because it serves three fixed answers, and a
+ * framework would cost the beacon more memory than the rest of its operations side together.
  */
 export const make: (
   options: OpsServerOptions
 ) => Effect.Effect<OpsServer, OpsListenError, BeaconMetrics | Scope.Scope> = Effect.fn("OpsServer.make")(
   function*(options) {
     const metrics = yield* BeaconMetrics
+    const runtime = yield* Effect.runtime<never>()
+    const isReady = Runtime.runPromise(runtime)
 
-    const server = yield* NodeHttpServer.make(() => Http.createServer(), { host: options.host, port: options.port })
-      .pipe(
-        Effect.mapError((error) =>
-          new OpsListenError({ host: options.host, port: options.port, detail: describeCause(error.cause) })
-        )
-      )
+    const handle = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+      const path = (request.url ?? "").split("?", 1)[0]
+      if (request.method !== "GET") return send(response, 404, textType, "not found\n")
+      switch (path) {
+        case "/healthz":
+          return send(response, 200, textType, "ok\n")
+        case "/readyz":
+          isReady(options.ready).then(
+            (ready) => ready ? send(response, 200, textType, "ready\n") : send(response, 503, textType, "draining\n"),
+            () => send(response, 503, textType, "unknown\n")
+          )
+          return
+        case "/metrics":
+          return send(response, 200, metricsContentType, metrics.render())
+        default:
+          return send(response, 404, textType, "not found\n")
+      }
+    }
 
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.text("ok\n"))),
-      HttpRouter.get(
-        "/readyz",
-        Effect.map(options.ready, (ready) =>
-          ready
-            ? HttpServerResponse.text("ready\n")
-            : HttpServerResponse.text("draining\n", { status: 503 }))
-      ),
-      HttpRouter.get(
-        "/metrics",
-        Effect.sync(() => HttpServerResponse.text(metrics.render(), { contentType: metricsContentType }))
-      )
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() => Http.createServer(handle)),
+      (server) =>
+        Effect.async<void>((resume) => {
+          if (!server.listening) return resume(Effect.void)
+          server.close(() => resume(Effect.void))
+          // Probes and scrapes are short; one caught at exit is simply cut off rather than waited for.
+          server.closeAllConnections()
+        })
     )
-    // Probes and scrapes every few seconds would drown the relay spans, so the operations server makes none.
-    yield* server.serve(router).pipe(HttpMiddleware.withTracerDisabledWhenEffect(() => true))
+    yield* Effect.async<void, OpsListenError>((resume) => {
+      const onError = (cause: Error) =>
+        resume(
+          Effect.fail(new OpsListenError({ host: options.host, port: options.port, detail: describeCause(cause) }))
+        )
+      server.once("error", onError)
+      server.listen(options.port, options.host, () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      })
+    })
+    server.on("error", (cause) =>
+      Runtime.runFork(runtime)(
+        Effect.logError("operations server failed", cause).pipe(Effect.annotateLogs({ component: "beacon" }))
+      ))
 
-    const address = server.address._tag === "TcpAddress"
-      ? { host: server.address.hostname, port: server.address.port }
+    const bound = server.address()
+    const address = typeof bound === "object" && bound !== null
+      ? { host: bound.address, port: bound.port }
       : { host: options.host, port: options.port }
     return { address }
   }

@@ -2,7 +2,8 @@
  * Runs a command tree as a process: JSON logs, one report of each failure, and the exit code that goes with it.
  */
 import { ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Logger } from "effect"
 
 /**
