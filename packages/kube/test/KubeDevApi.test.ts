@@ -76,7 +76,10 @@ describe("KubeDevApi", () => {
         status: 200,
         shape: {
           kind: "APIResourceList",
-          resources: [expect.objectContaining({ name: "tokenreviews", verbs: ["create"] })]
+          resources: [
+            expect.objectContaining({ name: "selfsubjectreviews", verbs: ["create"] }),
+            expect.objectContaining({ name: "tokenreviews", verbs: ["create"] })
+          ]
         }
       },
       {
@@ -287,6 +290,73 @@ describe("KubeDevApi", () => {
         body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: {} },
         status: 403,
         shape: { message: expect.stringContaining("cannot create resource \"serviceaccounts/token\"") }
+      },
+      {
+        name: "who am I, as a service account",
+        method: "POST",
+        path: "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        auth: "serviceAccount",
+        body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+        status: 201,
+        shape: {
+          kind: "SelfSubjectReview",
+          status: {
+            userInfo: {
+              username: "system:serviceaccount:team:app",
+              groups: expect.arrayContaining(["system:authenticated"])
+            }
+          }
+        }
+      },
+      {
+        name: "may a service account list secrets",
+        method: "POST",
+        path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        auth: "serviceAccount",
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SelfSubjectAccessReview",
+          spec: { resourceAttributes: { verb: "list", resource: "secrets", namespace: "team" } }
+        },
+        status: 201,
+        shape: { kind: "SelfSubjectAccessReview", status: { allowed: false } }
+      },
+      {
+        name: "may a service account read itself",
+        method: "POST",
+        path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        auth: "serviceAccount",
+        body: {
+          spec: { resourceAttributes: { verb: "get", resource: "serviceaccounts", namespace: "team", name: "app" } }
+        },
+        status: 201,
+        shape: { status: { allowed: true } }
+      },
+      {
+        name: "may the admin request tokens",
+        method: "POST",
+        path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        body: {
+          spec: {
+            resourceAttributes: { verb: "create", resource: "serviceaccounts", subresource: "token", namespace: "x" }
+          }
+        },
+        status: 201,
+        shape: { status: { allowed: true } }
+      },
+      {
+        name: "access review without attributes",
+        method: "POST",
+        path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        body: { spec: {} },
+        status: 422,
+        shape: statusShape(422, "Invalid")
+      },
+      {
+        name: "authorization resources",
+        path: "/apis/authorization.k8s.io/v1",
+        status: 200,
+        shape: { resources: [expect.objectContaining({ name: "selfsubjectaccessreviews", verbs: ["create"] })] }
       },
       {
         name: "patch with an unsupported type",

@@ -132,6 +132,19 @@ describe.skipIf(!hasKubectl)(`kubectl (${kubectlPath}) against the Kubernetes de
       )
     }))
 
+  it.scoped("kubectl auth whoami and auth can-i answer for the admin and for a service account", () =>
+    Effect.gen(function*() {
+      const { api, file } = yield* devApiWithKubeconfig()
+      const whoami = yield* kubectl(file, ["auth", "whoami"])
+      expect(whoami.stdout).toMatch(/Username\s+cloudtaser-dev:admin/)
+      expect((yield* kubectl(file, ["auth", "can-i", "list", "secrets", "-n", "default"])).stdout.trim()).toBe("yes")
+      const token = yield* api.issueToken({ namespace: "default", serviceAccount: "app" })
+      const asApp = (args: ReadonlyArray<string>) => kubectl(file, ["--token", token, ...args])
+      expect((yield* asApp(["auth", "whoami"])).stdout).toMatch(/Username\s+system:serviceaccount:default:app/)
+      expect((yield* asApp(["auth", "can-i", "list", "secrets", "-n", "default"])).stdout.trim()).toBe("no")
+      expect((yield* asApp(["auth", "can-i", "get", "serviceaccounts/app", "-n", "default"])).stdout.trim()).toBe("yes")
+    }))
+
   it.scoped("kubectl with a token the dev API does not know is told it is not logged in", () =>
     Effect.gen(function*() {
       const { file } = yield* devApiWithKubeconfig("not-a-known-token")

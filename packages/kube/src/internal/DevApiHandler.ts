@@ -59,6 +59,7 @@ export const serverVersion = {
 }
 
 const authenticationGroup = "authentication.k8s.io"
+const authorizationGroup = "authorization.k8s.io"
 const rbacGroup = "rbac.authorization.k8s.io"
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -172,13 +173,73 @@ const boundToClusterAdmin = (state: DevApiState, principal: Principal): boolean 
  */
 const authorize = (state: DevApiState, principal: Principal, attributes: Attributes): boolean => {
   if (principal.groups.includes("system:masters")) return true
-  if (attributes.resource === "tokenreviews" && attributes.verb === "create") return true
+  if (attributes.verb === "create" && selfServiceResources.has(attributes.resource)) return true
   const account = principal.serviceAccount
   if (
     account !== undefined && attributes.resource === "serviceaccounts" && attributes.verb === "get" &&
     attributes.namespace === account.namespace && attributes.name === account.name
   ) return true
   return boundToClusterAdmin(state, principal)
+}
+
+// What every authenticated user may create: reviews of tokens and of its own identity and permissions.
+const selfServiceResources = new Set(["tokenreviews", "selfsubjectreviews", "selfsubjectaccessreviews"])
+
+const discoveryPaths = new Set(["/api", "/apis", "/version", "/healthz", "/livez", "/readyz", "/openid/v1/jwks"])
+
+const userInfo = (principal: Principal) => ({
+  username: principal.username,
+  uid: principal.uid,
+  groups: principal.groups,
+  ...(Object.keys(principal.extra).length > 0 ? { extra: principal.extra } : {})
+})
+
+const selfSubjectReview = (principal: Principal): ApiResponse =>
+  ok({
+    kind: "SelfSubjectReview",
+    apiVersion: `${authenticationGroup}/v1`,
+    metadata: { creationTimestamp: null },
+    status: { userInfo: userInfo(principal) }
+  }, 201)
+
+const selfSubjectAccessReview = (state: DevApiState, principal: Principal, request: ApiRequest): ApiResponse => {
+  const body = parseBody(request)
+  if (isResponse(body)) return body
+  const spec = isRecord(body.spec) ? body.spec : {}
+  const text = (u: unknown) => typeof u === "string" && u !== "" ? u : undefined
+  let allowed: boolean
+  if (isRecord(spec.resourceAttributes)) {
+    const attributes = spec.resourceAttributes
+    const resource = text(attributes.resource) ?? ""
+    const subresource = text(attributes.subresource)
+    allowed = authorize(state, principal, {
+      verb: text(attributes.verb) ?? "",
+      resource: subresource === undefined ? resource : `${resource}/${subresource}`,
+      group: text(attributes.group) ?? "",
+      namespace: text(attributes.namespace),
+      name: text(attributes.name)
+    })
+  } else if (isRecord(spec.nonResourceAttributes)) {
+    const path = text(spec.nonResourceAttributes.path) ?? ""
+    allowed = principal.groups.includes("system:masters") ||
+      (spec.nonResourceAttributes.verb === "get" &&
+        (discoveryPaths.has(path) || path.startsWith("/api/") || path.startsWith("/apis/")))
+  } else {
+    return Status.invalid(
+      "SelfSubjectAccessReview",
+      authorizationGroup,
+      "",
+      "spec.resourceAttributes",
+      "exactly one of nonResourceAttributes or resourceAttributes must be specified"
+    )
+  }
+  return ok({
+    kind: "SelfSubjectAccessReview",
+    apiVersion: `${authorizationGroup}/v1`,
+    metadata: { creationTimestamp: null },
+    spec,
+    status: allowed ? { allowed: true, reason: "allowed by the dev API's authorization" } : { allowed: false }
+  }, 201)
 }
 
 const authenticate = (state: DevApiState, request: ApiRequest, nowMillis: number): Principal | undefined => {
@@ -197,6 +258,7 @@ const groupVersions = (): Array<{ readonly group: string; readonly version: stri
     if (spec.group !== "") seen.set(`${spec.group}/${spec.version}`, { group: spec.group, version: spec.version })
   }
   seen.set(`${authenticationGroup}/v1`, { group: authenticationGroup, version: "v1" })
+  seen.set(`${authorizationGroup}/v1`, { group: authorizationGroup, version: "v1" })
   return Array.from(seen.values()).sort((a, b) => a.group.localeCompare(b.group))
 }
 
@@ -232,11 +294,23 @@ const resourceList = (group: string, version: string) => {
     })
   }
   if (group === authenticationGroup && version === "v1") {
+    listed.push(
+      { name: "tokenreviews", singularName: "tokenreview", namespaced: false, kind: "TokenReview", verbs: ["create"] },
+      {
+        name: "selfsubjectreviews",
+        singularName: "selfsubjectreview",
+        namespaced: false,
+        kind: "SelfSubjectReview",
+        verbs: ["create"]
+      }
+    )
+  }
+  if (group === authorizationGroup && version === "v1") {
     listed.push({
-      name: "tokenreviews",
-      singularName: "tokenreview",
+      name: "selfsubjectaccessreviews",
+      singularName: "selfsubjectaccessreview",
       namespaced: false,
-      kind: "TokenReview",
+      kind: "SelfSubjectAccessReview",
       verbs: ["create"]
     })
   }
@@ -682,12 +756,7 @@ const tokenReview = (state: DevApiState, request: ApiRequest, nowMillis: number)
   const status = review.authenticated
     ? {
       authenticated: true,
-      user: {
-        username: review.principal.username,
-        uid: review.principal.uid,
-        groups: review.principal.groups,
-        ...(Object.keys(review.principal.extra).length > 0 ? { extra: review.principal.extra } : {})
-      },
+      user: userInfo(review.principal),
       audiences: review.audiences
     }
     : { authenticated: false, user: {}, error: review.error }
@@ -712,6 +781,8 @@ type Target =
   }
   | { readonly _tag: "TokenRequest"; readonly namespace: string; readonly name: string }
   | { readonly _tag: "TokenReview" }
+  | { readonly _tag: "SelfSubjectReview" }
+  | { readonly _tag: "SelfSubjectAccessReview" }
 
 const resolve = (segments: ReadonlyArray<string>): Target | undefined => {
   let group: string
@@ -727,7 +798,15 @@ const resolve = (segments: ReadonlyArray<string>): Target | undefined => {
     rest = segments.slice(3)
   } else return undefined
   if (group === authenticationGroup && version === "v1") {
-    return rest.length === 1 && rest[0] === "tokenreviews" ? { _tag: "TokenReview" } : undefined
+    if (rest.length !== 1) return undefined
+    return rest[0] === "tokenreviews"
+      ? { _tag: "TokenReview" }
+      : rest[0] === "selfsubjectreviews"
+      ? { _tag: "SelfSubjectReview" }
+      : undefined
+  }
+  if (group === authorizationGroup && version === "v1") {
+    return rest.length === 1 && rest[0] === "selfsubjectaccessreviews" ? { _tag: "SelfSubjectAccessReview" } : undefined
   }
   if (rest[0] === "namespaces" && rest.length >= 3) {
     const namespace = rest[1]!
@@ -768,6 +847,16 @@ const attributesOf = (verb: string, target: Target): Attributes => {
   switch (target._tag) {
     case "TokenReview":
       return { verb, resource: "tokenreviews", group: authenticationGroup, namespace: undefined, name: undefined }
+    case "SelfSubjectReview":
+      return { verb, resource: "selfsubjectreviews", group: authenticationGroup, namespace: undefined, name: undefined }
+    case "SelfSubjectAccessReview":
+      return {
+        verb,
+        resource: "selfsubjectaccessreviews",
+        group: authorizationGroup,
+        namespace: undefined,
+        name: undefined
+      }
     case "TokenRequest":
       return { verb, resource: "serviceaccounts/token", group: "", namespace: target.namespace, name: target.name }
     case "Collection":
@@ -826,6 +915,10 @@ export const handle = (state: DevApiState, request: ApiRequest, nowMillis: numbe
   switch (target._tag) {
     case "TokenReview":
       return tokenReview(state, request, nowMillis)
+    case "SelfSubjectReview":
+      return selfSubjectReview(principal)
+    case "SelfSubjectAccessReview":
+      return selfSubjectAccessReview(state, principal, request)
     case "TokenRequest":
       return tokenRequest(state, target.namespace, target.name, request, nowMillis)
     case "Collection": {

@@ -98,6 +98,31 @@ const schemas: Record<string, MessageSchema> = {
       }
     }
   },
+  SelfSubjectReview: { 1: { name: "metadata", type: objectMeta } },
+  SelfSubjectAccessReview: {
+    1: { name: "metadata", type: objectMeta },
+    2: {
+      name: "spec",
+      type: {
+        1: {
+          name: "resourceAttributes",
+          type: {
+            1: { name: "namespace", type: "string" },
+            2: { name: "verb", type: "string" },
+            3: { name: "group", type: "string" },
+            4: { name: "version", type: "string" },
+            5: { name: "resource", type: "string" },
+            6: { name: "subresource", type: "string" },
+            7: { name: "name", type: "string" }
+          }
+        },
+        2: {
+          name: "nonResourceAttributes",
+          type: { 1: { name: "path", type: "string" }, 2: { name: "verb", type: "string" } }
+        }
+      }
+    }
+  },
   TokenReview: {
     1: { name: "metadata", type: objectMeta },
     2: {
