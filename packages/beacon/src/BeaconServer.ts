@@ -255,7 +255,7 @@ export const make: (
         server.maxConnections = options.maxConnections
         server.on("connection", (socket: net.Socket) => {
           sockets.add(socket)
-          socket.once("close", forgetSocket)
+          socket.on("close", forgetSocket)
         })
         server.on("secureConnection", (socket) => engine.accept(socket))
         // A failed handshake is the client's affair: Node has closed its socket already.

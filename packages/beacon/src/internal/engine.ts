@@ -98,6 +98,7 @@ class Session {
 }
 
 class Connection {
+  readonly engine: Engine
   readonly socket: TLSSocket
   readonly source: string
   phase: Phase = AWAITING_HELLO
@@ -114,7 +115,8 @@ class Connection {
   unansweredPings = 0
   waitingSince = 0
   helloAt = 0
-  sessionId: Buffer | undefined = undefined
+  /** Hex: a Buffer here would be a view that keeps a whole shared allocation pool slab alive while waiting. */
+  sessionId: string | undefined = undefined
   peer: Connection | undefined = undefined
   session: Session | undefined = undefined
   /** Bytes for the peer that arrived in the same read as READY. */
@@ -122,7 +124,8 @@ class Connection {
   /** `socket.bytesWritten` once PAIRED was written: what follows is the peer's bytes. */
   writtenAtPairing = 0
 
-  constructor(socket: TLSSocket) {
+  constructor(engine: Engine, socket: TLSSocket) {
+    this.engine = engine
     this.socket = socket
     this.source = socket.remoteAddress ?? ""
   }
@@ -132,22 +135,22 @@ const kConnection = Symbol("beacon.connection")
 
 interface BeaconSocket extends TLSSocket {
   [kConnection]?: Connection
-  [kEngine]?: Engine
 }
-
-const kEngine = Symbol("beacon.engine")
 
 // Listeners shared by every socket: `this` is the socket, so a connection needs no closures of its own.
 function onSocketData(this: BeaconSocket, chunk: Buffer): void {
-  this[kEngine]!.onData(this[kConnection]!, chunk)
+  const connection = this[kConnection]!
+  connection.engine.onData(connection, chunk)
 }
 
 function onSocketEnd(this: BeaconSocket): void {
-  this[kEngine]!.onEnd(this[kConnection]!)
+  const connection = this[kConnection]!
+  connection.engine.onEnd(connection)
 }
 
 function onSocketClose(this: BeaconSocket, hadError: boolean): void {
-  this[kEngine]!.onClose(this[kConnection]!, hadError)
+  const connection = this[kConnection]!
+  connection.engine.onClose(connection, hadError)
 }
 
 function onSocketError(this: BeaconSocket): void {
@@ -195,9 +198,8 @@ export class Engine {
   /** Takes over a socket whose TLS handshake has completed. */
   accept(tlsSocket: TLSSocket): void {
     const socket = tlsSocket as BeaconSocket
-    const connection = new Connection(socket)
+    const connection = new Connection(this, socket)
     socket[kConnection] = connection
-    socket[kEngine] = this
     socket.on("data", onSocketData)
     socket.on("end", onSocketEnd)
     socket.on("close", onSocketClose)
@@ -339,7 +341,7 @@ export class Engine {
     const frame = Frames.allocFrame(FrameType.Waiting, 20)
     Frames.fillRandom(frame, Frames.HEADER_BYTES, 16)
     frame.writeUInt32BE(this.options.pingIntervalMs, Frames.HEADER_BYTES + 16)
-    connection.sessionId = frame.subarray(Frames.HEADER_BYTES, Frames.HEADER_BYTES + 16)
+    connection.sessionId = frame.toString("hex", Frames.HEADER_BYTES, Frames.HEADER_BYTES + 16)
     connection.phase = WAITING
     connection.waitingSince = now
     connection.nextPingAt = now + this.options.pingIntervalMs
@@ -358,7 +360,7 @@ export class Engine {
   private pair(waiter: Connection, later: Connection): void {
     const now = performance.now()
     const frame = Frames.allocFrame(FrameType.Paired, 16)
-    waiter.sessionId!.copy(frame, Frames.HEADER_BYTES)
+    frame.write(waiter.sessionId!, Frames.HEADER_BYTES, 16, "hex")
     const bridge = waiter.role === 1 ? waiter : later
     const broker = waiter.role === 1 ? later : waiter
     const span = this.hooks.startSpan({
