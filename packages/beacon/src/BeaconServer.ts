@@ -36,7 +36,7 @@ export interface BeaconOptions {
   readonly pingIntervalMs: number
   /** The longest any client may wait, whatever its HELLO asks for. */
   readonly maxWaitCapMs: number
-  /** Most clients waiting for one info hash, both roles together. */
+  /** Most clients of one role waiting for one info hash. */
   readonly maxWaitingPerHash: number
   /** Most clients waiting from one source address. */
   readonly maxWaitingPerSource: number
