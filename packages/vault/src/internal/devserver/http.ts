@@ -135,7 +135,7 @@ export const listen = (options: {
     ).catch(() => response.destroy())
   })
   http.on("clientError", (_error, socket) => socket.destroy())
-  const adopt = (socket: Duplex) => {
+  const adopt = (socket: Net.Socket) => {
     const wrapped = acceptListMethod(socket)
     connections.add(wrapped)
     wrapped.on("close", () => connections.delete(wrapped))

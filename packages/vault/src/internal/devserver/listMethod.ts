@@ -5,6 +5,7 @@
  * chunked bodies) and renames `LIST` at the start of a request head to `BIND`, a method the parser knows and that no
  * Vault client sends; the router reads `BIND` back as `LIST`. Bodies pass through untouched.
  */
+import type * as Net from "node:net"
 import { Duplex } from "node:stream"
 
 /** The method name a rewritten `LIST` request arrives with. */
@@ -118,7 +119,7 @@ const bodyFraming = (head: string): Framing => {
  * Wraps a client connection so that the HTTP server reads its requests with `LIST` renamed. Writes, end and destroy
  * go straight to the connection.
  */
-export const acceptListMethod = (socket: Duplex): Duplex => {
+export const acceptListMethod = (socket: Net.Socket): Duplex => {
   const rewriter = new ListMethodRewriter()
   const wrapper = new Duplex({
     read() {
@@ -134,6 +135,23 @@ export const acceptListMethod = (socket: Duplex): Duplex => {
     destroy(error, callback) {
       socket.destroy(error ?? undefined)
       callback(error)
+    }
+  })
+  // The HTTP server times out idle keep-alive connections through these when the connection offers them.
+  socket.on("timeout", () => wrapper.emit("timeout"))
+  Object.assign(wrapper, {
+    setTimeout: (ms: number, callback?: () => void) => {
+      socket.setTimeout(ms)
+      if (callback !== undefined) wrapper.once("timeout", callback)
+      return wrapper
+    },
+    setNoDelay: (noDelay?: boolean) => {
+      socket.setNoDelay(noDelay)
+      return wrapper
+    },
+    setKeepAlive: (enable?: boolean, delay?: number) => {
+      socket.setKeepAlive(enable, delay)
+      return wrapper
     }
   })
   socket.on("data", (chunk: Buffer) => {
