@@ -260,10 +260,14 @@ const loadCertificate = Effect.fn("Beacon.loadCertificate")(function*(certPath: 
   return { certPem, keyPem }
 })
 
+const isDnsName = (name: string): boolean =>
+  name.length <= 253 && /^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/i.test(name)
+
+// A self-signed certificate names this machine so that a client that pins it can also check the name it dialled.
 const selfSignedNames = (host: string) => {
   const specific = host !== "0.0.0.0" && host !== "::"
   return {
-    dnsNames: ["localhost", hostname(), ...(specific && isIP(host) === 0 ? [host] : [])],
+    dnsNames: ["localhost", hostname(), ...(specific && isIP(host) === 0 ? [host] : [])].filter(isDnsName),
     ipAddresses: ["127.0.0.1", "::1", ...(specific && isIP(host) !== 0 ? [host] : [])]
   }
 }
