@@ -2,6 +2,7 @@ import { KubeDevApi } from "@cloudtaser/kube/KubeDevApi"
 import { makeServerCertificate } from "@cloudtaser/pki/Certificates"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
+import * as Tls from "node:tls"
 import * as VaultDevServer from "../src/VaultDevServer.ts"
 import { call } from "./VaultDevServerSupport.ts"
 
@@ -226,5 +227,15 @@ describe("VaultDevServer: Kubernetes auth (api-docs: auth/kubernetes) against th
       })
       const listed = yield* call(vault.url, "LIST", "secret/metadata/", { ca: certificate.certPem, token: rootToken })
       expect(listed.body.data.keys).toEqual(["tls"])
+      const group = yield* Effect.async<string | undefined>((resume) => {
+        const url = new URL(vault.url)
+        const socket = Tls.connect({ host: url.hostname, port: Number(url.port), ca: certificate.certPem }, () => {
+          const info = socket.getEphemeralKeyInfo() as { readonly name?: string } | null
+          resume(Effect.succeed(info?.name))
+          socket.destroy()
+        })
+        socket.on("error", (error) => resume(Effect.die(error)))
+      })
+      expect(group).toBe("X25519MLKEM768")
     }))
 })
