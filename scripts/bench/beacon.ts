@@ -2,7 +2,8 @@
  * Measures the beacon relay against haproxy doing the same TLS-to-TLS relaying on this machine, and prints the
  * figures as one JSON line on stdout (progress goes to stderr). `--quick` runs smaller counts for a smoke test;
  * `--only beacon|haproxy` measures one side; `--cpu-prof-dir DIR` writes a V8 CPU profile of each beacon process
- * into DIR; `--beacon-node-option OPT` (repeatable) passes a Node.js option to the beacon. See README.md.
+ * into DIR; `--beacon-node-option OPT` (repeatable) passes a Node.js option to the beacon; `--beacon-log FILE` keeps
+ * what the beacon prints. See README.md.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Data, Duration, Effect } from "effect"
@@ -36,6 +37,8 @@ const quick = argv.includes("--quick")
 const cpuProfDirIndex = argv.indexOf("--cpu-prof-dir")
 const cpuProfDir = cpuProfDirIndex >= 0 ? argv[cpuProfDirIndex + 1] : undefined
 const beaconNodeOptions = argv.flatMap((arg, i) => arg === "--beacon-node-option" ? [argv[i + 1]!] : [])
+const beaconLogIndex = argv.indexOf("--beacon-log")
+const beaconLog = beaconLogIndex >= 0 ? argv[beaconLogIndex + 1] : undefined
 const onlyIndex = argv.indexOf("--only")
 const only = onlyIndex >= 0 ? argv[onlyIndex + 1] : undefined
 
@@ -111,7 +114,7 @@ const measureBeacon = (shared: Shared) =>
     const capacity = plan.heldCount + plan.inFlight + 100
 
     const traffic = yield* Effect.scoped(Effect.gen(function*() {
-      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("traffic"))
+      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("traffic"), beaconLog)
       progress(`beacon listening on ${beacon.addr} (pid ${beacon.child.pid})`)
       const opener = beaconOpener(beacon.port, shared.identities)
       yield* step("beacon: warm-up pairings", () => warmUp(opener, plan.warmupSessions, 10))
@@ -135,7 +138,7 @@ const measureBeacon = (shared: Shared) =>
     }))
 
     const waiting = yield* Effect.scoped(Effect.gen(function*() {
-      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("waiting"))
+      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("waiting"), beaconLog)
       const opener = beaconOpener(beacon.port, shared.identities)
       yield* step("beacon: warm-up pairings", () => warmUp(opener, plan.warmupSessions, 10))
       return yield* step(
@@ -153,7 +156,7 @@ const measureBeacon = (shared: Shared) =>
     }))
 
     const paired = yield* Effect.scoped(Effect.gen(function*() {
-      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("paired"))
+      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("paired"), beaconLog)
       const opener = beaconOpener(beacon.port, shared.identities)
       yield* step("beacon: warm-up pairings", () => warmUp(opener, plan.warmupSessions, 10))
       return yield* step(

@@ -3,6 +3,7 @@
  * and memory can be read from /proc, and a session opener that pairs a bridge and a broker through it.
  */
 import { Effect } from "effect"
+import { createWriteStream } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { type Child, spawnChild, waitForLine } from "./ChildProcess.ts"
@@ -47,12 +48,14 @@ const parseListening = (line: string): Listening | undefined => {
 /**
  * Starts the beacon on 127.0.0.1 with ephemeral ports, a self-signed certificate from `credentials`, and every
  * limit on waiting clients and connections raised to `capacity`, then waits for its "beacon listening" log line.
+ * `extraArgs` go to Node.js; with `logPath`, everything the beacon prints is appended to that file.
  */
 export const startBeacon = (
   dir: string,
   credentials: { readonly certPem: string; readonly keyPem: string },
   capacity: number,
-  extraArgs: ReadonlyArray<string> = []
+  extraArgs: ReadonlyArray<string> = [],
+  logPath?: string
 ) =>
   Effect.gen(function*() {
     const certPath = join(dir, "beacon.crt")
@@ -60,6 +63,14 @@ export const startBeacon = (
     yield* Effect.promise(() => writeFile(certPath, credentials.certPem))
     yield* Effect.promise(() => writeFile(keyPath, credentials.keyPem, { mode: 0o600 }))
     const limit = String(capacity)
+    // Opened before the child starts, so that it is closed only after the child has stopped writing.
+    const log = logPath === undefined ? undefined : yield* Effect.acquireRelease(
+      Effect.sync(() => createWriteStream(logPath, { flags: "a" })),
+      (stream) =>
+        Effect.async<void>((resume) => {
+          stream.end(() => resume(Effect.void))
+        })
+    )
     const spawnedAt = performance.now()
     const child = yield* spawnChild("beacon", process.execPath, [
       ...process.execArgv.filter((arg) => arg.startsWith("--cpu-prof") === false),
@@ -82,6 +93,7 @@ export const startBeacon = (
       "--max-connections",
       String(capacity * 2 + 100)
     ])
+    if (log !== undefined) child.onLine((line) => log.write(`${line}\n`))
     const listening = yield* waitForLine(child, parseListening, 20_000)
     const port = Number(listening.addr.slice(listening.addr.lastIndexOf(":") + 1))
     const startupSeconds = (performance.now() - spawnedAt) / 1000
