@@ -49,6 +49,8 @@ export interface SetupRate {
   readonly relayCpuMsPerSetup: number
   /** CPU seconds of the load generator (this process) per second of the run. */
   readonly loadGeneratorCpuShare: number
+  /** CPU milliseconds of the load generator per completed session. */
+  readonly loadGeneratorCpuMsPerSetup: number
 }
 
 /** Opens and closes `total` sessions with `inFlight` workers, each opening its next session when one is set up. */
@@ -74,7 +76,8 @@ export const setupRate = async (
     firstError: run.firstError,
     relayCpuShare: relayCpu / run.seconds,
     relayCpuMsPerSetup: (relayCpu * 1000) / Math.max(1, run.completed),
-    loadGeneratorCpuShare: (ownCpu.user + ownCpu.system) / 1e6 / run.seconds
+    loadGeneratorCpuShare: (ownCpu.user + ownCpu.system) / 1e6 / run.seconds,
+    loadGeneratorCpuMsPerSetup: (ownCpu.user + ownCpu.system) / 1e3 / Math.max(1, run.completed)
   }
 }
 
