@@ -7,11 +7,18 @@ import { makeCa, makeLeaf } from "@cloudtaser/pki/Certificates"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as Crypto from "node:crypto"
 import * as Https from "node:https"
-import type { ApiRequest, DevApiState } from "./internal/DevApiHandler.ts"
-import { handle, issueServiceAccountToken, seed } from "./internal/DevApiHandler.ts"
+import type { ApiRequest, DevApiState, Watch } from "./internal/DevApiHandler.ts"
+import {
+  handle,
+  issueServiceAccountToken,
+  isWatch,
+  seed,
+  watchBacklog,
+  watchEventLine
+} from "./internal/DevApiHandler.ts"
 import { makeStore } from "./internal/DevApiStore.ts"
 import * as Status from "./internal/KubeStatus.ts"
 import { defaultIssuer, makeTokenAuthority } from "./internal/ServiceAccountTokens.ts"
@@ -141,6 +148,26 @@ const respond = (response: Status.ApiResponse) =>
     ? HttpServerResponse.text(response.body, { status: response.status })
     : HttpServerResponse.unsafeJson(response.body, { status: response.status })
 
+const encoder = new TextEncoder()
+
+/** The events of a watch, as JSON lines, until the client goes away or the watch's timeout passes. */
+const watchStream = (state: DevApiState, watch: Watch, clock: Clock.Clock) => {
+  const events = Stream.async<Uint8Array>((emit) => {
+    const send = (line: string | undefined) => {
+      if (line !== undefined) void emit.single(encoder.encode(line))
+    }
+    // The backlog is read and the subscription made in one synchronous step, so no change falls between them.
+    for (const line of watchBacklog(state, watch, clock.unsafeCurrentTimeMillis())) send(line)
+    const unsubscribe = state.store.subscribe((event) =>
+      send(watchEventLine(state, watch, event, clock.unsafeCurrentTimeMillis()))
+    )
+    return Effect.sync(unsubscribe)
+  })
+  return watch.timeoutSeconds === undefined
+    ? events
+    : events.pipe(Stream.interruptAfter(Duration.seconds(watch.timeoutSeconds)))
+}
+
 const serve = (state: DevApiState) =>
   Effect.gen(function*() {
     const request = yield* toRequest.pipe(
@@ -158,6 +185,10 @@ const serve = (state: DevApiState) =>
     yield* Effect.logDebug("Kubernetes dev API request").pipe(
       Effect.annotateLogs({ method: request.right.method, path: request.right.path, status: response.status })
     )
+    if (isWatch(response)) {
+      const clock = yield* Effect.clock
+      return HttpServerResponse.stream(watchStream(state, response.watch, clock), { contentType: "application/json" })
+    }
     return respond(response)
   })
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import type { ApiRequest, DevApiState } from "../src/internal/DevApiHandler.ts"
-import { handle, seed } from "../src/internal/DevApiHandler.ts"
+import { handle, isWatch, seed, watchBacklog } from "../src/internal/DevApiHandler.ts"
 import { makeStore } from "../src/internal/DevApiStore.ts"
 import { makeTokenAuthority } from "../src/internal/ServiceAccountTokens.ts"
 
@@ -109,4 +109,45 @@ describe("the dev API's request handling on arbitrary input", () => {
     },
     { fastCheck: { numRuns: 400 } }
   )
+})
+
+describe("watch backlogs", () => {
+  const watchFrom = (state: DevApiState, path: string) => {
+    const response = handle(state, request("GET", path, {}), Date.UTC(2026, 0, 1))
+    if (!isWatch(response)) throw new Error(`not a watch: ${JSON.stringify(response.body)}`)
+    return watchBacklog(state, response.watch, Date.UTC(2026, 0, 1)).map((line) => JSON.parse(line))
+  }
+  const create = (state: DevApiState, name: string) =>
+    handle(state, request("POST", "/api/v1/namespaces/default/configmaps", { metadata: { name } }), 0).body as {
+      metadata: { resourceVersion: string }
+    }
+
+  it("replays the changes after a resourceVersion, and reports 410 Expired once they are forgotten", () => {
+    const state = makeState()
+    const first = create(state, "first")
+    create(state, "second")
+    handle(state, request("DELETE", "/api/v1/namespaces/default/configmaps/first", {}), 0)
+    const replay = watchFrom(
+      state,
+      `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${first.metadata.resourceVersion}`
+    )
+    expect(replay.map((event) => [event.type, event.object.metadata.name])).toEqual([
+      ["ADDED", "second"],
+      ["DELETED", "first"]
+    ])
+    expect(watchFrom(state, "/api/v1/namespaces/default/configmaps?watch=true").map((e) => e.object.metadata.name))
+      .toEqual(["second"])
+
+    for (let index = 0; index < 1000; index++) create(state, `filler-${index}`)
+    const expired = watchFrom(
+      state,
+      `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${first.metadata.resourceVersion}`
+    )
+    expect(expired).toEqual([
+      {
+        type: "ERROR",
+        object: expect.objectContaining({ kind: "Status", reason: "Expired", code: 410 })
+      }
+    ])
+  })
 })

@@ -1,7 +1,7 @@
 import { KubeDevApi } from "@cloudtaser/kube/KubeDevApi"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
-import { requestJson } from "./helpers/HttpsJson.ts"
+import { Effect, Fiber, Queue, TestClock } from "effect"
+import { openWatch, requestJson } from "./helpers/HttpsJson.ts"
 
 const tokenReviewPath = "/apis/authentication.k8s.io/v1/tokenreviews"
 
@@ -725,5 +725,102 @@ describe("KubeDevApi", () => {
       expect(kubeconfig).toContain(`certificate-authority-data: "${Buffer.from(api.caPem).toString("base64")}"`)
       expect(kubeconfig).toContain("current-context: \"cloudtaser-dev\"")
       expect(kubeconfig).toContain(`token: "${api.adminToken}"`)
+    }))
+})
+
+describe("KubeDevApi watches", () => {
+  const start = Effect.gen(function*() {
+    const api = yield* KubeDevApi.start()
+    const call = (method: string, path: string, body?: unknown) =>
+      requestJson(api.url, api.caPem, {
+        method,
+        path,
+        token: api.adminToken,
+        body,
+        ...(method === "PATCH" ? { headers: { "content-type": "application/merge-patch+json" } } : {})
+      })
+    return { api, call }
+  })
+
+  it.scoped("a watch from a resourceVersion streams what changes after it: ADDED, MODIFIED, DELETED", () =>
+    Effect.gen(function*() {
+      const { api, call } = yield* start
+      yield* call("POST", "/api/v1/namespaces/default/secrets", { metadata: { name: "before" } })
+      const list = yield* call("GET", "/api/v1/namespaces/default/secrets")
+      const watch = yield* openWatch(
+        api.url,
+        api.caPem,
+        `/api/v1/namespaces/default/secrets?watch=true&resourceVersion=${list.body.metadata.resourceVersion}`,
+        api.adminToken
+      )
+      yield* call("POST", "/api/v1/namespaces", { metadata: { name: "other" } })
+      yield* call("POST", "/api/v1/namespaces/other/secrets", { metadata: { name: "elsewhere" } })
+      yield* call("POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "not-a-secret" } })
+      yield* call("POST", "/api/v1/namespaces/default/secrets", { metadata: { name: "s" }, stringData: { a: "1" } })
+      const patched = yield* call("PATCH", "/api/v1/namespaces/default/secrets/s", { metadata: { labels: { x: "y" } } })
+      expect(patched.status).toBe(200)
+      yield* call("DELETE", "/api/v1/namespaces/default/secrets/s")
+      const events = [
+        yield* Queue.take(watch.events),
+        yield* Queue.take(watch.events),
+        yield* Queue.take(watch.events)
+      ]
+      expect(events.map((e) => [e.type, e.object.metadata.name])).toEqual([
+        ["ADDED", "s"],
+        ["MODIFIED", "s"],
+        ["DELETED", "s"]
+      ])
+      expect(events[0]!.object).toMatchObject({ kind: "Secret", data: { a: "MQ==" } })
+      expect(events[1]!.object.metadata.labels).toEqual({ x: "y" })
+      const versions = events.map((e) => Number(e.object.metadata.resourceVersion))
+      expect([...versions].sort((a, b) => a - b)).toEqual(versions)
+      expect(new Set(versions).size).toBe(3)
+      expect(yield* Queue.size(watch.events)).toBe(0)
+    }))
+
+  it.scoped("a watch without a resourceVersion starts with what exists; selectors and Tables apply", () =>
+    Effect.gen(function*() {
+      const { api, call } = yield* start
+      yield* call("POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "a", labels: { app: "x" } } })
+      yield* call("POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "b" } })
+      const watch = yield* openWatch(
+        api.url,
+        api.caPem,
+        "/api/v1/configmaps?watch=1&labelSelector=app%3Dx",
+        api.adminToken,
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+      )
+      const first = yield* Queue.take(watch.events)
+      expect(first).toMatchObject({
+        type: "ADDED",
+        object: { kind: "Table", rows: [{ cells: ["a", 0, expect.any(String)] }] }
+      })
+      yield* call("POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "c" } })
+      yield* call("POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "d", labels: { app: "x" } } })
+      expect((yield* Queue.take(watch.events)).object.rows[0].cells[0]).toBe("d")
+    }))
+
+  it.scoped("a watch ends after timeoutSeconds", () =>
+    Effect.gen(function*() {
+      const { api } = yield* start
+      const watch = yield* openWatch(
+        api.url,
+        api.caPem,
+        "/api/v1/namespaces?watch=true&timeoutSeconds=5",
+        api.adminToken
+      )
+      expect((yield* Queue.take(watch.events)).type).toBe("ADDED")
+      const ended = yield* Effect.fork(watch.ended)
+      yield* TestClock.adjust("6 seconds")
+      expect(yield* Fiber.join(ended)).toBe(200)
+    }))
+
+  it.scoped("a service account may not watch secrets", () =>
+    Effect.gen(function*() {
+      const { api } = yield* start
+      const token = yield* api.issueToken({ namespace: "default", serviceAccount: "app" })
+      const response = yield* requestJson(api.url, api.caPem, { path: "/api/v1/secrets?watch=true", token })
+      expect(response.status).toBe(403)
+      expect(response.body.message).toContain("cannot watch resource \"secrets\"")
     }))
 })

@@ -2,7 +2,7 @@ import { make } from "@cloudtaser/kube/Kube"
 import { KubeDevApi } from "@cloudtaser/kube/KubeDevApi"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
@@ -143,6 +143,34 @@ describe.skipIf(!hasKubectl)(`kubectl (${kubectlPath}) against the Kubernetes de
       expect((yield* asApp(["auth", "whoami"])).stdout).toMatch(/Username\s+system:serviceaccount:default:app/)
       expect((yield* asApp(["auth", "can-i", "list", "secrets", "-n", "default"])).stdout.trim()).toBe("no")
       expect((yield* asApp(["auth", "can-i", "get", "serviceaccounts/app", "-n", "default"])).stdout.trim()).toBe("yes")
+    }))
+
+  it.scoped("kubectl get -w prints secrets as they are created", () =>
+    Effect.gen(function*() {
+      const { api, file } = yield* devApiWithKubeconfig()
+      const watcher = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn(kubectlPath, ["--kubeconfig", file, "get", "secrets", "-n", "default", "-w"], {
+            env: { PATH: process.env.PATH ?? "", HOME: Path.dirname(file) },
+            stdio: ["ignore", "pipe", "pipe"]
+          })
+        ),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      let output = ""
+      watcher.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+      watcher.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+      const kube = yield* make({ kubeconfig: { _tag: "Text", yaml: api.kubeconfig() } })
+      yield* kube.secrets.create("default", { metadata: { name: "listed" } })
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20))).pipe(
+        Effect.repeat({ until: () => /listed\s+Opaque\s+0/.test(output), times: 1500 })
+      )
+      // kubectl lists first and then watches from the list's resourceVersion, so every later change reaches it.
+      yield* kube.secrets.create("default", { metadata: { name: "watched" }, stringData: { a: "1" } })
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20))).pipe(
+        Effect.repeat({ until: () => /watched\s+Opaque\s+1/.test(output), times: 1500 })
+      )
+      expect(output).toMatch(/watched\s+Opaque\s+1/)
     }))
 
   it.scoped("kubectl with a token the dev API does not know is told it is not logged in", () =>

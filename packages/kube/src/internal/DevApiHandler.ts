@@ -826,10 +826,14 @@ const resolve = (segments: ReadonlyArray<string>): Target | undefined => {
   return undefined
 }
 
-const verbOf = (method: string, target: Target): string | undefined => {
+const verbOf = (method: string, target: Target, watching: boolean): string | undefined => {
   switch (method) {
     case "GET":
-      return target._tag === "Collection" ? "list" : target._tag === "Object" ? "get" : undefined
+      return target._tag === "Collection"
+        ? (watching ? "watch" : "list")
+        : target._tag === "Object" && !watching
+        ? "get"
+        : undefined
     case "POST":
       return target._tag === "Object" ? undefined : "create"
     case "PUT":
@@ -886,6 +890,79 @@ const decodeSegments = (path: string): ReadonlyArray<string> | undefined => {
   }
 }
 
+/** What a watch request asks to be told about; the server streams it as JSON lines. */
+export interface Watch {
+  readonly spec: ResourceSpec
+  readonly namespace: string | undefined
+  readonly query: URLSearchParams
+  readonly table: boolean
+  /** Changes after this resourceVersion come first; without one, ADDED events for what exists now do. */
+  readonly since: number | undefined
+  readonly timeoutSeconds: number | undefined
+}
+
+/** The answer to a watch request: the server turns it into a stream of events. */
+export interface WatchResponse extends ApiResponse {
+  readonly watch: Watch
+}
+
+const startWatch = (
+  spec: ResourceSpec,
+  namespace: string | undefined,
+  request: ApiRequest
+): WatchResponse => {
+  const since = Number(request.query.get("resourceVersion") || "0")
+  const timeout = Number(request.query.get("timeoutSeconds") ?? "")
+  return {
+    status: 200,
+    body: undefined,
+    watch: {
+      spec,
+      namespace,
+      query: request.query,
+      table: wantsTable(request),
+      since: Number.isInteger(since) && since > 0 ? since : undefined,
+      timeoutSeconds: Number.isFinite(timeout) && timeout > 0 ? timeout : undefined
+    }
+  }
+}
+
+/** One watch event as the JSON line the API server streams, or undefined when the watch does not cover it. */
+export const watchEventLine = (
+  state: DevApiState,
+  watch: Watch,
+  event: { readonly type: string; readonly spec: ResourceSpec; readonly object: KubeObject },
+  nowMillis: number
+): string | undefined => {
+  if (event.spec !== watch.spec) return undefined
+  if (watch.namespace !== undefined && event.object.metadata.namespace !== watch.namespace) return undefined
+  if (!matchesSelectors(event.object, watch.query)) return undefined
+  const object = watch.table ? table(state, watch.spec, [event.object], nowMillis) : event.object
+  return `${JSON.stringify({ type: event.type, object })}\n`
+}
+
+/**
+ * The lines a watch starts with: the remembered changes after its resourceVersion, or ADDED for every object when it
+ * has none; an ERROR with a 410 Expired Status when those changes are no longer remembered.
+ */
+export const watchBacklog = (state: DevApiState, watch: Watch, nowMillis: number): ReadonlyArray<string> => {
+  const events = watch.since === undefined
+    ? state.store.list(watch.spec, watch.namespace).map((object) => ({ type: "ADDED", spec: watch.spec, object }))
+    : state.store.changesSince(watch.since)
+  if (events === undefined) {
+    const expired = Status.failure(
+      410,
+      "Expired",
+      `too old resource version: ${watch.since} (${state.store.currentResourceVersion()})`
+    )
+    return [`${JSON.stringify({ type: "ERROR", object: expired.body })}\n`]
+  }
+  return events.flatMap((event) => watchEventLine(state, watch, event, nowMillis) ?? [])
+}
+
+/** Whether a response is a watch to stream. */
+export const isWatch = (response: ApiResponse): response is WatchResponse => "watch" in response
+
 /** Answers one request as the dev API, at the given time. */
 export const handle = (state: DevApiState, request: ApiRequest, nowMillis: number): ApiResponse => {
   const principal = authenticate(state, request, nowMillis)
@@ -898,7 +975,8 @@ export const handle = (state: DevApiState, request: ApiRequest, nowMillis: numbe
   }
   const target = resolve(segments)
   if (target === undefined) return Status.unknownPath()
-  const verb = verbOf(request.method, target)
+  const watching = ["true", "1"].includes(request.query.get("watch") ?? "")
+  const verb = verbOf(request.method, target, watching)
   if (verb === undefined) return Status.methodNotAllowed()
   const attributes = attributesOf(verb, target)
   if (!authorize(state, principal, attributes)) {
@@ -922,6 +1000,7 @@ export const handle = (state: DevApiState, request: ApiRequest, nowMillis: numbe
     case "TokenRequest":
       return tokenRequest(state, target.namespace, target.name, request, nowMillis)
     case "Collection": {
+      if (verb === "watch") return startWatch(target.spec, target.namespace, request)
       if (verb === "list") {
         const objects = state.store.list(target.spec, target.namespace).filter((o) =>
           matchesSelectors(o, request.query)

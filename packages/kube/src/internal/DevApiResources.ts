@@ -150,7 +150,7 @@ const secrets: ResourceSpec = {
   version: "v1",
   namespaced: true,
   shortNames: [],
-  verbs: ["create", "delete", "get", "list", "patch", "update"],
+  verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
   prepare(body) {
     const name = nameOf(body)
     const data = stringMap(
@@ -185,7 +185,7 @@ const configMaps: ResourceSpec = {
   version: "v1",
   namespaced: true,
   shortNames: ["cm"],
-  verbs: ["create", "delete", "get", "list", "patch", "update"],
+  verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
   prepare(body) {
     const name = nameOf(body)
     const data = stringMap(configMaps, name, "data", body.data, () => undefined)
@@ -233,7 +233,7 @@ const serviceAccounts: ResourceSpec = {
   version: "v1",
   namespaced: true,
   shortNames: ["sa"],
-  verbs: ["create", "delete", "get", "list", "patch", "update"],
+  verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
   prepare: (body) => body,
   columns: [
     nameColumn,
@@ -256,7 +256,7 @@ const namespaces: ResourceSpec = {
   version: "v1",
   namespaced: false,
   shortNames: ["ns"],
-  verbs: ["create", "delete", "get", "list", "patch", "update"],
+  verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
   prepare(body, previous) {
     const name = nameOf(body)
     const metadata = isRecord(body.metadata) ? body.metadata : {}
@@ -289,7 +289,7 @@ const clusterRoleBindings: ResourceSpec = {
   version: "v1",
   namespaced: false,
   shortNames: [],
-  verbs: ["create", "delete", "get", "list", "patch", "update"],
+  verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
   prepare(body, previous) {
     const name = nameOf(body)
     const roleRef = body.roleRef
