@@ -658,6 +658,56 @@ describe("VaultDevServer: mounts (api-docs: system/mounts)", () => {
         { name: "disable", method: "DELETE", path: "sys/mounts/team", token: rootToken, status: 204 },
         { name: "gone", method: "GET", path: "team/data/x", token: rootToken, status: 404 }
       ])
+      yield* runTable(url, [
+        {
+          name: "read tune",
+          method: "GET",
+          path: "sys/mounts/v1/tune",
+          token: rootToken,
+          status: 200,
+          expect: { data: { default_lease_ttl: 0, max_lease_ttl: 0, options: { version: "1" } } }
+        },
+        {
+          name: "upgrade to version 2",
+          method: "POST",
+          path: "sys/mounts/v1/tune",
+          token: rootToken,
+          body: { options: { version: "2" }, description: "upgraded" },
+          status: 204
+        },
+        {
+          name: "v1 data as version 1",
+          method: "GET",
+          path: "v1/data/x",
+          token: rootToken,
+          status: 200,
+          expect: { data: { data: { a: 1 }, metadata: { version: 1 } } }
+        },
+        {
+          name: "no downgrade",
+          method: "POST",
+          path: "sys/mounts/v1/tune",
+          token: rootToken,
+          body: { options: { version: "1" } },
+          status: 400
+        },
+        {
+          name: "tune auth",
+          method: "POST",
+          path: "sys/auth/token/tune",
+          token: rootToken,
+          body: { default_lease_ttl: "1h" },
+          status: 204
+        },
+        {
+          name: "read auth tune",
+          method: "GET",
+          path: "sys/auth/token/tune",
+          token: rootToken,
+          status: 200,
+          expect: { data: { default_lease_ttl: 3600 } }
+        }
+      ])
       const after = yield* call(url, "GET", "sys/mounts", { token: rootToken })
       expect(Object.keys(after.body.data).sort()).toEqual(["identity/", "secret/", "sys/", "v1/"])
     }))
@@ -959,6 +1009,13 @@ describe("VaultDevServer: tokens (api-docs: auth/token)", () => {
       expect((yield* call(url, "GET", "auth/token/lookup-self", { token: other })).status).toBe(403)
       const batch = yield* call(url, "POST", "auth/token/create", { token: rootToken, body: { type: "batch" } })
       expect(batch.status).toBe(400)
+      const accessors = yield* call(url, "LIST", "auth/token/accessors", { token: rootToken })
+      const rootAccessor = (yield* call(url, "GET", "auth/token/lookup-self", { token: rootToken })).body.data.accessor
+      expect(accessors.body.data.keys).toContain(rootAccessor)
+      expect(accessors.body.data.keys).not.toContain(looked.body.data.accessor)
+      const plain = yield* tokenWith(url, { policies: ["default"] })
+      const notSudo = yield* call(url, "LIST", "auth/token/accessors", { token: plain })
+      expect(notSudo.status).toBe(403)
       const negative = yield* call(url, "POST", "auth/token/create", { token: rootToken, body: { num_uses: -1 } })
       expect(negative.status).toBe(400)
     }))

@@ -65,6 +65,13 @@ describe("VaultDevServer: Kubernetes auth (api-docs: auth/kubernetes) against th
       expect((yield* call(url, "POST", "secret/data/app/db", { token, body: { data: {} } })).status).toBe(403)
       const self = yield* call(url, "GET", "auth/token/lookup-self", { token })
       expect(self.body.data).toMatchObject({ path: "auth/kubernetes/login", ttl: 3600 })
+      // The role's TTL wins over the mount's default; without one, the mount's tuned default applies.
+      yield* call(url, "POST", "sys/auth/kubernetes/tune", { token: rootToken, body: { default_lease_ttl: "20m" } })
+      yield* call(url, "POST", "auth/kubernetes/role/plain", {
+        token: rootToken,
+        body: { bound_service_account_names: "app", bound_service_account_namespaces: "prod" }
+      })
+      expect((yield* login(url, "plain", jwt)).body.auth.lease_duration).toBe(1200)
       const again = yield* login(url, "app", jwt)
       expect(again.body.auth.entity_id).toBe(reply.body.auth.entity_id)
     }))

@@ -397,7 +397,11 @@ const login = (
     const entityId = auth.entities.get(entityKey) ?? randomId()
     auth.entities.set(entityKey, entityId)
     const mountDefault = mount.defaultLeaseTtl > 0 ? mount.defaultLeaseTtl : systemMaxTtl
-    const maxTtl = Math.min(role.tokenMaxTtl > 0 ? role.tokenMaxTtl : systemMaxTtl, systemMaxTtl)
+    const maxTtl = Math.min(
+      role.tokenMaxTtl > 0 ? role.tokenMaxTtl : systemMaxTtl,
+      mount.maxLeaseTtl > 0 ? mount.maxLeaseTtl : systemMaxTtl,
+      systemMaxTtl
+    )
     const ttl = role.tokenPeriod > 0
       ? role.tokenPeriod
       : Math.min(role.tokenTtl > 0 ? role.tokenTtl : mountDefault, maxTtl)

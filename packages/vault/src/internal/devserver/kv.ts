@@ -51,6 +51,20 @@ export class KvV2Store {
   deleteVersionAfter = 0
 }
 
+/** A KV version 1 mount's entries as version 2 secrets, each at version 1, as Vault's upgrade leaves them. */
+export const upgradeToV2 = (store: KvV1Store, now: number): KvV2Store => {
+  const upgraded = new KvV2Store()
+  for (const [key, data] of store.entries) {
+    upgraded.secrets.set(key, {
+      ...newSecret(now),
+      versions: new Map([[1, { createdTime: now, deletionTime: undefined, destroyed: false, data }]]),
+      currentVersion: 1,
+      oldestVersion: 1
+    })
+  }
+  return upgraded
+}
+
 /** Lists the direct children of `prefix` among `keys`, folders ending in "/", as Vault does. */
 export const listChildren = (keys: Iterable<string>, prefix: string): Array<string> => {
   const children = new Set<string>()

@@ -34,7 +34,7 @@ const isLoginPath = (state: DevState, path: string): boolean => {
 
 /** Paths whose writes need `sudo` on top of the usual capability, as in Vault. */
 const needsSudo = (path: string, request: DevRequest): boolean =>
-  path === "sys/seal" || path === "auth/token/revoke-orphan" ||
+  path === "sys/seal" || path === "auth/token/revoke-orphan" || path === "auth/token/accessors" ||
   (path.startsWith("sys/auth/") && request.method !== "GET")
 
 const existenceFor = (state: DevState, path: string): boolean => {

@@ -38,27 +38,27 @@ export interface TokenEntry {
 export interface SecretMount {
   readonly path: string
   readonly type: "kv" | "system" | "identity"
-  readonly version: 1 | 2 | undefined
-  readonly description: string
+  version: 1 | 2 | undefined
+  description: string
   readonly accessor: string
   readonly uuid: string
-  readonly store: KvV1Store | KvV2Store | undefined
+  store: KvV1Store | KvV2Store | undefined
   /** Requests a freshly enabled KV v2 mount still answers with Vault's "upgrading" error. */
   upgradeRequestsLeft: number
-  readonly defaultLeaseTtl: number
-  readonly maxLeaseTtl: number
+  defaultLeaseTtl: number
+  maxLeaseTtl: number
 }
 
 /** An auth method mount. */
 export interface AuthMount {
   readonly path: string
   readonly type: "token" | "kubernetes"
-  readonly description: string
+  description: string
   readonly accessor: string
   readonly uuid: string
   readonly kubernetes: KubernetesAuthState | undefined
-  readonly defaultLeaseTtl: number
-  readonly maxLeaseTtl: number
+  defaultLeaseTtl: number
+  maxLeaseTtl: number
 }
 
 /** How the double presents itself in `sys/health`. */

@@ -1,14 +1,15 @@
 /**
  * The `sys/` endpoints of the Vault dev server double: health, seal state, mounts, auth methods and ACL policies.
  */
+import { isDurationError, parseDuration } from "./duration.ts"
 import { newKubernetesAuthState } from "./kubernetesAuth.ts"
+import { KvV1Store, upgradeToV2 } from "./kv.ts"
 import { capabilitiesOn, parsePolicy } from "./policy.ts"
 import type { Policy } from "./policy.ts"
 import type { DevRequest, DevResponse } from "./reply.ts"
 import {
   badRequest,
   envelope,
-  failure,
   listField,
   noContent,
   notFound,
@@ -164,11 +165,51 @@ const mountOptionsVersion = (body: Record<string, unknown>): string | undefined 
   return stringField(options as Record<string, unknown>, "version")
 }
 
-const serveMounts = (state: DevState, rest: string, request: DevRequest): DevResponse => {
+const tuneData = (mount: SecretMount | AuthMount) => ({
+  default_lease_ttl: mount.defaultLeaseTtl,
+  max_lease_ttl: mount.maxLeaseTtl,
+  force_no_cache: false,
+  description: mount.description,
+  options: "version" in mount && mount.version !== undefined ? { version: String(mount.version) } : null
+})
+
+/** `sys/mounts/<path>/tune` and `sys/auth/<path>/tune`: read or change a mount's TTLs, description and KV version. */
+const serveTune = (mount: SecretMount | AuthMount, request: DevRequest, now: number): DevResponse => {
+  if (request.method === "GET") return legacyListing(tuneData(mount))
+  if (!isWrite(request)) return unsupportedOperation
+  const body = request.body
+  const defaultTtl = parseDuration(body.default_lease_ttl)
+  const maxTtl = parseDuration(body.max_lease_ttl)
+  if (isDurationError(defaultTtl)) return badRequest(defaultTtl.error)
+  if (isDurationError(maxTtl)) return badRequest(maxTtl.error)
+  const version = mountOptionsVersion(body)
+  if (version !== undefined && "version" in mount) {
+    if (mount.type !== "kv" || (version !== "1" && version !== "2")) return badRequest(`invalid version ${version}`)
+    if (version === "1" && mount.version === 2) {
+      return badRequest("cannot downgrade mount from versioned to non-versioned")
+    }
+    if (version === "2" && mount.store instanceof KvV1Store) {
+      mount.store = upgradeToV2(mount.store, now)
+      mount.version = 2
+    }
+  }
+  if (defaultTtl !== undefined) mount.defaultLeaseTtl = defaultTtl
+  if (maxTtl !== undefined) mount.maxLeaseTtl = maxTtl
+  const description = stringField(body, "description")
+  if (description !== undefined) mount.description = description
+  return noContent
+}
+
+const tuneTarget = <M extends { readonly path: string }>(mounts: Map<string, M>, rest: string): M | undefined =>
+  rest.endsWith("/tune") ? mounts.get(normalizeMountPath(rest.slice(0, -"/tune".length))) : undefined
+
+const serveMounts = (state: DevState, rest: string, request: DevRequest, now: number): DevResponse => {
   if (rest === "") {
     if (request.method !== "GET") return unsupportedOperation
     return legacyListing(Object.fromEntries(Array.from(state.mounts.values(), (m) => [m.path, mountEntry(m)])))
   }
+  const tuned = tuneTarget(state.mounts, rest)
+  if (tuned !== undefined) return serveTune(tuned, request, now)
   const path = normalizeMountPath(rest)
   if (request.method === "GET") {
     const mount = state.mounts.get(path)
@@ -200,11 +241,13 @@ const serveMounts = (state: DevState, rest: string, request: DevRequest): DevRes
   return badRequest(`plugin not found in the catalog: ${type}`)
 }
 
-const serveAuthMounts = (state: DevState, rest: string, request: DevRequest): DevResponse => {
+const serveAuthMounts = (state: DevState, rest: string, request: DevRequest, now: number): DevResponse => {
   if (rest === "") {
     if (request.method !== "GET") return unsupportedOperation
     return legacyListing(Object.fromEntries(Array.from(state.auths.values(), (m) => [m.path, authEntry(m)])))
   }
+  const tuned = tuneTarget(state.auths, rest)
+  if (tuned !== undefined) return serveTune(tuned, request, now)
   const path = normalizeMountPath(rest)
   if (request.method === "DELETE") {
     if (path === "token/") return badRequest("token credential backend cannot be disabled")
@@ -374,9 +417,9 @@ export const serveSys = (
       return { status: 200, body: sealStatus(state) }
     }
     case "mounts":
-      return serveMounts(state, rest, request)
+      return serveMounts(state, rest, request, now)
     case "auth":
-      return serveAuthMounts(state, rest, request)
+      return serveAuthMounts(state, rest, request, now)
     case "policies":
       return rest === "acl" || rest.startsWith("acl/")
         ? serveAclPolicies(state, rest.slice(4), request)
@@ -390,6 +433,6 @@ export const serveSys = (
       return serveCapabilities(state, request, token === undefined ? undefined : state.liveToken(token, now))
     }
     default:
-      return failure(404, `unsupported path`)
+      return unsupportedPath
   }
 }

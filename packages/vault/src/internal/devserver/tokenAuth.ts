@@ -248,6 +248,10 @@ export const serveTokenAuth = (
       const entry = byTokenOrAccessor(state, request.body, now)
       return entry === undefined ? permissionDenied : renewToken(entry, increment(), now)
     }
+    case "accessors":
+      return request.method === "LIST"
+        ? ok({ data: { keys: Array.from(state.accessors.keys()).sort() }, mount_type: "token" })
+        : unsupportedOperation
     case "revoke-self":
       if (!isWrite(request)) return unsupportedOperation
       state.revokeToken(caller.id)
