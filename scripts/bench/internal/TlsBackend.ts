@@ -5,12 +5,15 @@
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import type { AddressInfo } from "node:net"
-import { connect, createServer, type TLSSocket } from "node:tls"
+import { connect, createSecureContext, createServer, type TLSSocket } from "node:tls"
 import { type Session, type SessionOpener, trackSocket, withDeadline } from "./Sessions.ts"
 import { nowMs } from "./Stats.ts"
 
 const TOKEN_BYTES = 8
 const SETUP_TIMEOUT_MS = 15_000
+
+// Shared by every client, as the beacon's clients share theirs (see PairingClient.ts).
+const clientContext = createSecureContext({})
 
 /** The running backend: its port, and session openers for any address that leads to it. */
 export interface TlsBackend {
@@ -68,7 +71,9 @@ export const startTlsBackend = (credentials: { readonly key: string; readonly ce
         tokenBytes.writeBigUInt64BE(++counter)
         const token = tokenBytes.toString("hex")
         const startedAt = nowMs()
-        const client = trackSocket(connect({ host: "127.0.0.1", port, rejectUnauthorized: false }))
+        const client = trackSocket(
+          connect({ host: "127.0.0.1", port, secureContext: clientContext, rejectUnauthorized: false })
+        )
         let onError: (error: Error) => void = () => {}
         let onClose: () => void = () => {}
         const arrived = new Promise<TLSSocket>((resolve, reject) => {
