@@ -708,6 +708,8 @@ describe("VaultDevServer: mounts (api-docs: system/mounts)", () => {
           expect: { data: { default_lease_ttl: 3600 } }
         }
       ])
+      const tuned = yield* call(url, "POST", "auth/token/create", { token: rootToken, body: { policies: ["default"] } })
+      expect(tuned.body.auth.lease_duration).toBe(3600)
       const after = yield* call(url, "GET", "sys/mounts", { token: rootToken })
       expect(Object.keys(after.body.data).sort()).toEqual(["identity/", "secret/", "sys/", "v1/"])
     }))

@@ -176,8 +176,11 @@ const createToken = (
   if (id !== undefined && !callerIsRoot) return badRequest("root or sudo privileges required to specify token id")
   if (id !== undefined && state.tokens.has(id)) return badRequest("cannot create a token with a duplicate ID")
   const rootWithoutTtl = policies.includes("root") && ttl === 0 && period === 0 && caller.expireAt === undefined
-  const baseTtl = period > 0 ? period : ttl > 0 ? ttl : rootWithoutTtl ? 0 : systemMaxTtl
-  const cap = explicitMaxTtl > 0 ? Math.min(explicitMaxTtl, systemMaxTtl) : systemMaxTtl
+  const mount = state.auths.get("token/")
+  const mountDefault = mount !== undefined && mount.defaultLeaseTtl > 0 ? mount.defaultLeaseTtl : systemMaxTtl
+  const mountMax = mount !== undefined && mount.maxLeaseTtl > 0 ? mount.maxLeaseTtl : systemMaxTtl
+  const baseTtl = period > 0 ? period : ttl > 0 ? ttl : rootWithoutTtl ? 0 : mountDefault
+  const cap = Math.min(explicitMaxTtl > 0 ? explicitMaxTtl : systemMaxTtl, mountMax, systemMaxTtl)
   const effectiveTtl = baseTtl === 0 ? 0 : Math.min(baseTtl, cap)
   const meta = typeof body.meta === "object" && body.meta !== null && !Array.isArray(body.meta)
     ? Object.fromEntries(Object.entries(body.meta as Record<string, unknown>).map(([k, v]) => [k, String(v)]))
@@ -188,7 +191,7 @@ const createToken = (
     policies,
     ttl: effectiveTtl,
     explicitMaxTtl,
-    maxTtl: 0,
+    maxTtl: mountMax,
     period,
     renewable: booleanField(body, "renewable") ?? true,
     numUses,
