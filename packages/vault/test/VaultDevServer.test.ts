@@ -645,7 +645,7 @@ describe("VaultDevServer: mounts (api-docs: system/mounts)", () => {
           path: "v1/x",
           token: rootToken,
           status: 200,
-          expect: { data: { a: 1 }, mount_type: "kv" }
+          expect: { data: { a: 1 }, lease_duration: 2764800, mount_type: "kv" }
         },
         {
           name: "list in KV v1",

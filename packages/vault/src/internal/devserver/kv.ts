@@ -102,7 +102,8 @@ export const serveKvV1 = (store: KvV1Store, path: string, request: DevRequest): 
   switch (request.method) {
     case "GET": {
       const data = store.entries.get(path)
-      return data === undefined ? notFound : ok({ data, mount_type: "kv" })
+      // KV version 1 reports the system TTL as a refresh hint, as Vault does.
+      return data === undefined ? notFound : ok({ data, lease_duration: 768 * 3600, mount_type: "kv" })
     }
     case "POST":
     case "PUT": {
