@@ -10,16 +10,12 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import { Clock, Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as Crypto from "node:crypto"
 import * as Https from "node:https"
-import type { ApiRequest, DevApiState, Watch } from "./internal/DevApiHandler.ts"
-import {
-  handle,
-  issueServiceAccountToken,
-  isWatch,
-  seed,
-  watchBacklog,
-  watchEventLine
-} from "./internal/DevApiHandler.ts"
+import { handle } from "./internal/DevApiHandler.ts"
+import { issueServiceAccountToken, seed } from "./internal/DevApiObjects.ts"
+import type { ApiRequest, DevApiState } from "./internal/DevApiState.ts"
 import { makeStore } from "./internal/DevApiStore.ts"
+import type { Watch } from "./internal/DevApiWatch.ts"
+import { isWatch, watchBacklog, watchEventLine } from "./internal/DevApiWatch.ts"
 import * as Status from "./internal/KubeStatus.ts"
 import { defaultIssuer, makeTokenAuthority } from "./internal/ServiceAccountTokens.ts"
 

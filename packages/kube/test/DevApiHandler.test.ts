@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import type { ApiRequest, DevApiState } from "../src/internal/DevApiHandler.ts"
-import { handle, isWatch, seed, watchBacklog } from "../src/internal/DevApiHandler.ts"
+import { handle } from "../src/internal/DevApiHandler.ts"
+import { seed } from "../src/internal/DevApiObjects.ts"
+import type { ApiRequest, DevApiState } from "../src/internal/DevApiState.ts"
 import { makeStore } from "../src/internal/DevApiStore.ts"
+import { isWatch, watchBacklog } from "../src/internal/DevApiWatch.ts"
 import { makeTokenAuthority } from "../src/internal/ServiceAccountTokens.ts"
 
 const authority = makeTokenAuthority()
