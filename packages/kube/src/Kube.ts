@@ -72,6 +72,16 @@ export interface IssuedToken {
   readonly expiresAt: Date
 }
 
+/** What a TokenRequest asks for. */
+export interface RequestTokenOptions {
+  /** Default: the API server's own audience. */
+  readonly audiences?: ReadonlyArray<string> | undefined
+  /** Default 3600; the API server refuses less than 600. */
+  readonly expirationSeconds?: number | undefined
+  /** Binds the token to a pod: it stops being valid when the pod is deleted. */
+  readonly boundPod?: { readonly name: string; readonly uid: string } | undefined
+}
+
 /** The outcome of a TokenReview. */
 export interface TokenReviewResult {
   readonly authenticated: boolean
@@ -86,9 +96,15 @@ export interface TokenReviewResult {
   readonly error: string | undefined
 }
 
+/** Which objects a list returns, in the API server's selector syntax (`app=broker,tier!=web`). */
+export interface ListOptions {
+  readonly labelSelector?: string | undefined
+  readonly fieldSelector?: string | undefined
+}
+
 /** Reads, writes and deletes one namespaced kind. */
 export interface NamespacedObjects<A> {
-  readonly list: (namespace: string) => Effect.Effect<ReadonlyArray<A>, KubeError>
+  readonly list: (namespace: string, options?: ListOptions) => Effect.Effect<ReadonlyArray<A>, KubeError>
   readonly get: (namespace: string, name: string) => Effect.Effect<A, KubeError>
   readonly create: (namespace: string, object: A) => Effect.Effect<A, KubeError>
   /** Replaces the object; with no resourceVersion in it, whatever version is stored is overwritten. */
@@ -100,7 +116,7 @@ export interface NamespacedObjects<A> {
 
 /** Reads, writes and deletes one cluster-scoped kind. */
 export interface ClusterObjects<A> {
-  readonly list: () => Effect.Effect<ReadonlyArray<A>, KubeError>
+  readonly list: (options?: ListOptions) => Effect.Effect<ReadonlyArray<A>, KubeError>
   readonly get: (name: string) => Effect.Effect<A, KubeError>
   readonly create: (object: A) => Effect.Effect<A, KubeError>
   readonly replace: (object: A) => Effect.Effect<A, KubeError>
@@ -121,7 +137,7 @@ export interface KubeShape {
   readonly requestToken: (
     namespace: string,
     serviceAccount: string,
-    options?: { readonly audiences?: ReadonlyArray<string>; readonly expirationSeconds?: number }
+    options?: RequestTokenOptions
   ) => Effect.Effect<IssuedToken, KubeError>
   /** Asks the API server who a token belongs to (TokenReview), as Vault's Kubernetes auth does. */
   readonly reviewToken: (
@@ -191,6 +207,13 @@ const loadConfig = (source: KubeconfigSource, context: string | undefined) =>
     }
     return { config, info }
   })
+
+type Selectors = { labelSelector?: string; fieldSelector?: string }
+
+const selectorsOf = (options: ListOptions): Selectors => ({
+  ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
+  ...(options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector })
+})
 
 /** Lets an interrupted Effect abort the HTTP request it started. */
 const abortable = (signal: AbortSignal): ConfigurationOptions => ({
@@ -272,7 +295,7 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
     kind: string,
     resource: string,
     api: {
-      readonly list: (namespace: string, o: ConfigurationOptions) => Promise<{ items: Array<A> }>
+      readonly list: (namespace: string, selectors: Selectors, o: ConfigurationOptions) => Promise<{ items: Array<A> }>
       readonly read: (namespace: string, name: string, o: ConfigurationOptions) => Promise<A>
       readonly create: (namespace: string, body: A, o: ConfigurationOptions) => Promise<A>
       readonly replace: (
@@ -296,8 +319,11 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
       return yield* call({ verb: "update", resource, namespace, name }, (o) => api.replace(namespace, name, object, o))
     })
     return {
-      list: Effect.fn(`Kube.list${kind}s`)(function*(namespace: string) {
-        const list = yield* call({ verb: "list", resource, namespace }, (o) => api.list(namespace, o))
+      list: Effect.fn(`Kube.list${kind}s`)(function*(namespace: string, options: ListOptions = {}) {
+        const list = yield* call(
+          { verb: "list", resource, namespace },
+          (o) => api.list(namespace, selectorsOf(options), o)
+        )
         return list.items
       }),
       get,
@@ -320,7 +346,7 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
     kind: string,
     resource: string,
     api: {
-      readonly list: (o: ConfigurationOptions) => Promise<{ items: Array<A> }>
+      readonly list: (selectors: Selectors, o: ConfigurationOptions) => Promise<{ items: Array<A> }>
       readonly read: (name: string, o: ConfigurationOptions) => Promise<A>
       readonly create: (body: A, o: ConfigurationOptions) => Promise<A>
       readonly replace: (name: string, body: A, o: ConfigurationOptions) => Promise<A>
@@ -343,8 +369,8 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
       yield* call({ verb: "delete", resource, name }, (o) => api.delete(name, o))
     })
     return {
-      list: Effect.fn(`Kube.list${kind}s`)(function*() {
-        const list = yield* call({ verb: "list", resource }, (o) => api.list(o))
+      list: Effect.fn(`Kube.list${kind}s`)(function*(options: ListOptions = {}) {
+        const list = yield* call({ verb: "list", resource }, (o) => api.list(selectorsOf(options), o))
         return list.items
       }),
       get,
@@ -376,28 +402,28 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
       }
     }),
     namespaces: clusterScoped<V1Namespace>("Namespace", "namespaces", {
-      list: (o) => core.listNamespace({}, o),
+      list: (selectors, o) => core.listNamespace(selectors, o),
       read: (name, o) => core.readNamespace({ name }, o),
       create: (body, o) => core.createNamespace({ body }, o),
       replace: (name, body, o) => core.replaceNamespace({ name, body }, o),
       delete: (name, o) => core.deleteNamespace({ name }, o)
     }),
     secrets: namespaced<V1Secret>("Secret", "secrets", {
-      list: (namespace, o) => core.listNamespacedSecret({ namespace }, o),
+      list: (namespace, selectors, o) => core.listNamespacedSecret({ namespace, ...selectors }, o),
       read: (namespace, name, o) => core.readNamespacedSecret({ namespace, name }, o),
       create: (namespace, body, o) => core.createNamespacedSecret({ namespace, body }, o),
       replace: (namespace, name, body, o) => core.replaceNamespacedSecret({ namespace, name, body }, o),
       delete: (namespace, name, o) => core.deleteNamespacedSecret({ namespace, name }, o)
     }),
     configMaps: namespaced<V1ConfigMap>("ConfigMap", "configmaps", {
-      list: (namespace, o) => core.listNamespacedConfigMap({ namespace }, o),
+      list: (namespace, selectors, o) => core.listNamespacedConfigMap({ namespace, ...selectors }, o),
       read: (namespace, name, o) => core.readNamespacedConfigMap({ namespace, name }, o),
       create: (namespace, body, o) => core.createNamespacedConfigMap({ namespace, body }, o),
       replace: (namespace, name, body, o) => core.replaceNamespacedConfigMap({ namespace, name, body }, o),
       delete: (namespace, name, o) => core.deleteNamespacedConfigMap({ namespace, name }, o)
     }),
     serviceAccounts: namespaced<V1ServiceAccount>("ServiceAccount", "serviceaccounts", {
-      list: (namespace, o) => core.listNamespacedServiceAccount({ namespace }, o),
+      list: (namespace, selectors, o) => core.listNamespacedServiceAccount({ namespace, ...selectors }, o),
       read: (namespace, name, o) => core.readNamespacedServiceAccount({ namespace, name }, o),
       create: (namespace, body, o) => core.createNamespacedServiceAccount({ namespace, body }, o),
       replace: (namespace, name, body, o) => core.replaceNamespacedServiceAccount({ namespace, name, body }, o),
@@ -407,7 +433,7 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
       "ClusterRoleBinding",
       "clusterrolebindings.rbac.authorization.k8s.io",
       {
-        list: (o) => rbac.listClusterRoleBinding({}, o),
+        list: (selectors, o) => rbac.listClusterRoleBinding(selectors, o),
         read: (name, o) => rbac.readClusterRoleBinding({ name }, o),
         create: (body, o) => rbac.createClusterRoleBinding({ body }, o),
         replace: (name, body, o) => rbac.replaceClusterRoleBinding({ name, body }, o),
@@ -419,7 +445,7 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
     requestToken: Effect.fn("Kube.requestToken")(function*(
       namespace: string,
       serviceAccount: string,
-      options: { readonly audiences?: ReadonlyArray<string>; readonly expirationSeconds?: number } = {}
+      options: RequestTokenOptions = {}
     ) {
       const response = yield* call(
         { verb: "create", resource: "serviceaccounts/token", namespace, name: serviceAccount },
@@ -432,7 +458,10 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
               kind: "TokenRequest",
               spec: {
                 audiences: [...(options.audiences ?? [])],
-                ...(options.expirationSeconds === undefined ? {} : { expirationSeconds: options.expirationSeconds })
+                ...(options.expirationSeconds === undefined ? {} : { expirationSeconds: options.expirationSeconds }),
+                ...(options.boundPod === undefined
+                  ? {}
+                  : { boundObjectRef: { apiVersion: "v1", kind: "Pod", ...options.boundPod } })
               }
             }
           }, o)

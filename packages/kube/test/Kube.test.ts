@@ -107,6 +107,11 @@ describe("Kube against the Kubernetes dev API", () => {
         expect(second.object.metadata?.uid).toBe(first.object.metadata?.uid)
         expect((yield* kube.secrets.get("default", "config")).data).toEqual({ a: "Mg==" })
         expect((yield* kube.secrets.list("default")).map((s) => s.metadata?.name)).toEqual(["broker-tls", "config"])
+        yield* kube.secrets.apply("default", { metadata: { name: "labelled", labels: { app: "broker" } } })
+        const selected = yield* kube.secrets.list("default", { labelSelector: "app=broker" })
+        expect(selected.map((s) => s.metadata?.name)).toEqual(["labelled"])
+        const byName = yield* kube.secrets.list("default", { fieldSelector: "metadata.name=config" })
+        expect(byName.map((s) => s.metadata?.name)).toEqual(["config"])
         yield* kube.secrets.delete("default", "config")
         expect((yield* failure(kube.secrets.get("default", "config")))._tag).toBe("KubeNotFound")
         expect((yield* failure(kube.secrets.delete("default", "config")))._tag).toBe("KubeNotFound")
@@ -203,6 +208,11 @@ describe("Kube against the Kubernetes dev API", () => {
         expect(wrongAudience.user).toBeUndefined()
         const garbage = yield* kube.reviewToken("garbage")
         expect(garbage).toMatchObject({ authenticated: false, error: expect.stringContaining("invalid bearer token") })
+        const bound = yield* kube.requestToken("default", "app", { boundPod: { name: "web-0", uid: "pod-uid" } })
+        expect((yield* kube.reviewToken(bound.token)).user?.extra).toMatchObject({
+          "authentication.kubernetes.io/pod-name": ["web-0"],
+          "authentication.kubernetes.io/pod-uid": ["pod-uid"]
+        })
         const missing = yield* failure(kube.requestToken("default", "ghost"))
         expect(missing._tag).toBe("KubeNotFound")
       }))
@@ -300,6 +310,38 @@ describe("Kube against the Kubernetes dev API", () => {
         expect(error).toMatchObject({ _tag: "KubeConfigError", reason: "no_context" })
         expect(error.message).toContain("\"production\"")
         expect(error.message).toContain("cloudtaser-dev")
+      }))
+
+    it.scoped("credentials from an exec plugin, as cloud providers' kubeconfigs use", () =>
+      Effect.gen(function*() {
+        const api = yield* KubeDevApi.start()
+        const fs = yield* Effect.promise(() => import("node:fs/promises"))
+        const os = yield* Effect.promise(() => import("node:os"))
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => fs.mkdtemp(`${os.tmpdir()}/kube-exec-`)),
+          (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))
+        )
+        const plugin = `${dir}/credentials.sh`
+        const credential = {
+          apiVersion: "client.authentication.k8s.io/v1",
+          kind: "ExecCredential",
+          status: { token: api.adminToken }
+        }
+        yield* Effect.promise(() =>
+          fs.writeFile(plugin, `#!/bin/sh\necho '${JSON.stringify(credential)}'\n`, { mode: 0o700 })
+        )
+        const kubeconfig = api.kubeconfig().replace(
+          `    token: "${api.adminToken}"`,
+          [
+            "    exec:",
+            "      apiVersion: client.authentication.k8s.io/v1",
+            `      command: ${JSON.stringify(plugin)}`,
+            "      interactiveMode: Never"
+          ].join("\n")
+        )
+        expect(kubeconfig).not.toContain(api.adminToken)
+        const kube = yield* fromText(kubeconfig)
+        expect((yield* kube.namespaces.get("kube-system")).metadata?.name).toBe("kube-system")
       }))
 
     it.effect("a missing file is reported with its path", () =>
