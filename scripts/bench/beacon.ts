@@ -32,15 +32,52 @@ import { startTlsBackend, type TlsBackend } from "./internal/TlsBackend.ts"
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
 
-const argv = process.argv.slice(2)
-const quick = argv.includes("--quick")
-const cpuProfDirIndex = argv.indexOf("--cpu-prof-dir")
-const cpuProfDir = cpuProfDirIndex >= 0 ? argv[cpuProfDirIndex + 1] : undefined
-const beaconNodeOptions = argv.flatMap((arg, i) => arg === "--beacon-node-option" ? [argv[i + 1]!] : [])
-const beaconLogIndex = argv.indexOf("--beacon-log")
-const beaconLog = beaconLogIndex >= 0 ? argv[beaconLogIndex + 1] : undefined
-const onlyIndex = argv.indexOf("--only")
-const only = onlyIndex >= 0 ? argv[onlyIndex + 1] : undefined
+const usage = "usage: node scripts/bench/beacon.ts [--quick] [--only beacon|haproxy] [--cpu-prof-dir DIR] " +
+  "[--beacon-node-option OPTION]... [--beacon-log FILE]"
+
+interface Flags {
+  quick: boolean
+  only: "beacon" | "haproxy" | undefined
+  cpuProfDir: string | undefined
+  beaconNodeOptions: Array<string>
+  beaconLog: string | undefined
+}
+
+/** Reads the flags, or returns what is wrong with them. */
+const parseFlags = (argv: ReadonlyArray<string>): Flags | string => {
+  const flags: Flags = {
+    quick: false,
+    only: undefined,
+    cpuProfDir: undefined,
+    beaconNodeOptions: [],
+    beaconLog: undefined
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!
+    if (flag === "--quick") {
+      flags.quick = true
+      continue
+    }
+    if (!["--only", "--cpu-prof-dir", "--beacon-node-option", "--beacon-log"].includes(flag)) {
+      return `unknown flag: ${flag}`
+    }
+    const value = argv[++i]
+    if (value === undefined) return `${flag} needs a value`
+    if (flag === "--only" && (value === "beacon" || value === "haproxy")) flags.only = value
+    else if (flag === "--cpu-prof-dir") flags.cpuProfDir = value
+    else if (flag === "--beacon-node-option") flags.beaconNodeOptions.push(value)
+    else if (flag === "--beacon-log") flags.beaconLog = value
+    else return `--only takes beacon or haproxy, not ${value}`
+  }
+  return flags
+}
+
+const parsed = parseFlags(process.argv.slice(2))
+if (typeof parsed === "string") {
+  process.stderr.write(`${parsed}\n${usage}\n`)
+  process.exit(2)
+}
+const { beaconLog, beaconNodeOptions, cpuProfDir, only, quick } = parsed
 
 /** The counts of one run. */
 const plan = quick
