@@ -179,25 +179,25 @@ export const make: (
         })
     })
 
-    // Spans are made straight on the tracer rather than through Effect.makeSpan: running an effect per session
-    // cost about as much CPU as checking the HELLO proof.
+    // The span is made when the session ends, with the start time it had: a session in progress then holds a closure
+    // instead of a span, and no effect runs per session (running one cost about as much as checking the proof).
     const tracer = yield* Effect.tracer
     const startSpan = (start: SessionStart): SessionSpan => {
-      const parent = start.traceparent === undefined ? undefined : parentSpan(start.traceparent)
       const startedAt = clock.unsafeCurrentTimeNanos()
-      const span = tracer.span(
-        "beacon.session",
-        parent === undefined ? Option.none() : Option.some(parent),
-        runtime.context,
-        [],
-        startedAt,
-        "server"
-      )
-      span.attribute("beacon.info_hash", start.shortHash)
-      span.attribute("beacon.wait_ms", start.waitMs)
       return {
         end: (end) => {
           const endedAt = clock.unsafeCurrentTimeNanos()
+          const parent = start.traceparent === undefined ? undefined : parentSpan(start.traceparent)
+          const span = tracer.span(
+            "beacon.session",
+            parent === undefined ? Option.none() : Option.some(parent),
+            runtime.context,
+            [],
+            startedAt,
+            "server"
+          )
+          span.attribute("beacon.info_hash", start.shortHash)
+          span.attribute("beacon.wait_ms", start.waitMs)
           span.attribute("beacon.bytes_bridge_to_broker", end.bytesBridgeToBroker)
           span.attribute("beacon.bytes_broker_to_bridge", end.bytesBrokerToBridge)
           span.attribute("beacon.duration_ms", Number((endedAt - startedAt) / 1_000_000n))
@@ -287,7 +287,15 @@ export const make: (
     server.on("error", (cause) => Runtime.runFork(runtime, Effect.logError("beacon listener failed", cause)))
 
     yield* Effect.acquireRelease(
-      Effect.sync(() => setInterval(() => engine.tick(performance.now()), tickPeriod(options))),
+      Effect.sync(() =>
+        setInterval(() => {
+          try {
+            engine.tick(performance.now())
+          } catch (defect) {
+            hooks.onDefect(defect)
+          }
+        }, tickPeriod(options))
+      ),
       (ticker) => Effect.sync(() => clearInterval(ticker))
     )
 
