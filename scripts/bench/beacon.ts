@@ -414,7 +414,7 @@ const program = Effect.gen(function*() {
   const shared: Shared = { dir, server, identities, backend, directRoundTripUs: direct.medianUs }
 
   const beacon = only === "haproxy"
-    ? { failed: true as const, error: "not measured: --only haproxy" }
+    ? { skipped: true as const, note: "not measured: --only haproxy" }
     : yield* measureBeacon(shared).pipe(
       Effect.catchAll((error) => Effect.succeed({ failed: true as const, error: error.message }))
     )
@@ -424,7 +424,7 @@ const program = Effect.gen(function*() {
       Effect.catchAll((error) => Effect.succeed({ failed: true as const, error: error.message }))
     )
 
-  const ratios = "failed" in beacon || "failed" in haproxy || "skipped" in haproxy ? null : {
+  const ratios = "failed" in beacon || "skipped" in beacon || "failed" in haproxy || "skipped" in haproxy ? null : {
     cpuSecondsPerGiB: ratio(beacon.cpuSecondsPerGiB, haproxy.cpuSecondsPerGiB),
     addedRoundTripUs: ratio(beacon.addedRoundTripUs, haproxy.addedRoundTripUs),
     memoryPerSessionKiB: ratio(beacon.memoryPerPairedSessionKiB, haproxy.memoryPerIdleSessionKiB),
@@ -433,7 +433,7 @@ const program = Effect.gen(function*() {
     relayThroughputMiBps: ratio(beacon.relayThroughputMiBps, haproxy.relayThroughputMiBps)
   }
   const bare = reference.bareNodeRelay
-  const targets = "failed" in beacon ? null : {
+  const targets = "failed" in beacon || "skipped" in beacon ? null : {
     cpuSecondsPerGiB: { beacon: beacon.cpuSecondsPerGiB, target: bare.cpuSecondsPerGiB, lowerIsBetter: true },
     addedRoundTripUs: { beacon: beacon.addedRoundTripUs, target: bare.addedRoundTripUs, lowerIsBetter: true },
     memoryPerPairedSessionKiB: {
@@ -492,7 +492,7 @@ const main = program.pipe(
   Effect.tap((result) =>
     Effect.sync(() => {
       process.stdout.write(`${JSON.stringify(result)}\n`)
-      if ("failed" in result.beacon) process.exitCode = 1
+      if ("failed" in result.beacon || "failed" in result.haproxy) process.exitCode = 1
     })
   ),
   Effect.tapErrorCause((cause) => Effect.sync(() => progress(`failed: ${cause.toString()}`)))
