@@ -160,8 +160,13 @@ const loadConfig = (source: KubeconfigSource, context: string | undefined) =>
         else if (source._tag === "Text") config.loadFromString(source.yaml)
         else config.loadFromDefault()
       },
+      // Only the first line: YAML parse errors go on to quote the kubeconfig, which may hold a token.
       catch: (cause) =>
-        new KubeConfigError({ reason: "unreadable", source: sourceName(source), detail: messageOf(cause) })
+        new KubeConfigError({
+          reason: "unreadable",
+          source: sourceName(source),
+          detail: messageOf(cause).split("\n")[0]!.slice(0, 200)
+        })
     })
     if (context !== undefined) {
       if (config.getContextObject(context) === null) {

@@ -344,6 +344,15 @@ describe("Kube against the Kubernetes dev API", () => {
         expect((yield* kube.namespaces.get("kube-system")).metadata?.name).toBe("kube-system")
       }))
 
+    it.effect("a kubeconfig that is not YAML is refused without quoting it", () =>
+      Effect.gen(function*() {
+        const text = "clusters:\n- name: x\n  user:\n    token: secret-token-value\n   bad: [indentation\n"
+        const error = yield* failure(fromText(text))
+        expect(error).toMatchObject({ _tag: "KubeConfigError", reason: "unreadable" })
+        expect(error.message).not.toContain("secret-token-value")
+        expect(JSON.stringify(error)).not.toContain("secret-token-value")
+      }))
+
     it.effect("a missing file is reported with its path", () =>
       Effect.gen(function*() {
         const error = yield* failure(make({ kubeconfig: { _tag: "File", path: "/nonexistent/kubeconfig" } }))

@@ -81,12 +81,12 @@ export const table = (
   kind: "Table",
   apiVersion: "meta.k8s.io/v1",
   metadata: { resourceVersion: state.store.currentResourceVersion() },
-  columnDefinitions: spec.columns.map((column, index) => ({
+  columnDefinitions: spec.columns.map((column) => ({
     name: column.name,
     type: column.type,
     format: column.format,
     description: column.description,
-    priority: index === 0 ? 0 : 0
+    priority: 0
   })),
   rows: objects.map((object) => ({
     cells: spec.columns.map((column) => column.cell(object, nowMillis)),
