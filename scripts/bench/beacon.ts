@@ -25,6 +25,7 @@ import {
   warmUp
 } from "./internal/Measure.ts"
 import { connectPairingClient } from "./internal/PairingClient.ts"
+import { openFileLimit } from "./internal/Proc.ts"
 import { destroyAllSockets, type SessionOpener, withDeadline } from "./internal/Sessions.ts"
 import { nowMs, percentile, ratio, round } from "./internal/Stats.ts"
 import { startTlsBackend, type TlsBackend } from "./internal/TlsBackend.ts"
@@ -171,7 +172,8 @@ const measureBeacon = (shared: Shared) =>
         `beacon: ${plan.transferBytes / MiB} MiB through one session`,
         () => throughput(opener, beacon.child.pid, plan.transferBytes, plan.transferWarmupBytes)
       )
-      return { latencies, rate, rtt, bulk, startupSeconds: beacon.startupSeconds }
+      const openFiles = openFileLimit(beacon.child.pid)
+      return { latencies, rate, rtt, bulk, startupSeconds: beacon.startupSeconds, openFiles }
     }))
 
     const waiting = yield* Effect.scoped(Effect.gen(function*() {
@@ -235,6 +237,7 @@ const measureBeacon = (shared: Shared) =>
       pairedSessions: paired.held,
       idleRssMiB: round(waiting.rssBeforeBytes / MiB, 1),
       startupSeconds: round(traffic.startupSeconds, 2),
+      openFileLimit: traffic.openFiles,
       ...(waiting.failed + paired.failed === 0 ? {} : {
         heldFailures: waiting.failed + paired.failed,
         heldFirstError: waiting.firstError ?? paired.firstError
@@ -475,8 +478,13 @@ const program = Effect.gen(function*() {
     ratioToHaproxy: ratios,
     vsBareNodeRelay,
     reference,
-    loadGenerator: "one Node.js process (this one) holds every client socket and the TLS backend; the beacon and " +
-      "haproxy run as child processes, each with its own open-file limit",
+    loadGenerator: {
+      openFileLimit: openFileLimit(process.pid),
+      layout: "one Node.js process (this one) holds every client socket and the TLS backend, at most " +
+        `${2 * plan.heldCount} sockets (${plan.heldCount} paired sessions, or ${plan.heldCount} haproxy clients and ` +
+        "their backend ends); the beacon and haproxy run as child processes with their own open-file limits; waiting " +
+        "clients and paired sessions are measured one after the other, each on a fresh beacon process"
+    },
     definitions
   }
 })
