@@ -240,7 +240,11 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
   const authentication = config.makeApiClient(AuthenticationV1Api)
   const versionApi = config.makeApiClient(VersionApi)
   const timeout = Duration.decode(options.requestTimeout ?? "30 seconds")
-  const target: Target = { context: info.context, server: info.server }
+  const target: Target = {
+    context: info.context,
+    server: info.server,
+    execCommand: config.getCurrentUser()?.exec?.command
+  }
 
   const call = <A>(operation: Operation, run: (options: ConfigurationOptions) => Promise<A>) =>
     Effect.tryPromise({
@@ -251,7 +255,8 @@ export const make = Effect.fn("Kube.make")(function*(options: KubeOptions = {}) 
         duration: timeout,
         onTimeout: () =>
           new KubeUnreachable({
-            ...target,
+            context: target.context,
+            server: target.server,
             operation: describe(operation),
             detail: `no answer within ${Duration.format(timeout)}`,
             reason: "timeout"

@@ -108,6 +108,18 @@ export class KubeUnreachable extends Schema.TaggedError<KubeUnreachable>()("Kube
   }
 }
 
+/** The kubeconfig's credential plugin (`exec`) could not produce credentials. */
+export class KubeCredentialsFailed extends Schema.TaggedError<KubeCredentialsFailed>()("KubeCredentialsFailed", {
+  ...objectFields,
+  command: Schema.String
+}) {
+  override get message(): string {
+    return `${this.operation} in ${where(this.context, this.server)}: the kubeconfig's credential plugin ` +
+      `\`${this.command}\` failed (${this.detail}); run it by hand to see why, often a login to the cloud provider ` +
+      "has expired or its CLI is not installed"
+  }
+}
+
 /** The API server refused the request for another reason (invalid object, server error). */
 export class KubeRequestFailed extends Schema.TaggedError<KubeRequestFailed>()("KubeRequestFailed", {
   ...objectFields,
@@ -130,4 +142,5 @@ export type KubeError =
   | KubeForbidden
   | KubeUnauthorized
   | KubeUnreachable
+  | KubeCredentialsFailed
   | KubeRequestFailed

@@ -344,6 +344,37 @@ describe("Kube against the Kubernetes dev API", () => {
         expect((yield* kube.namespaces.get("kube-system")).metadata?.name).toBe("kube-system")
       }))
 
+    it.scoped("a credential plugin that fails or cannot be run is named, with what it said", () =>
+      Effect.gen(function*() {
+        const api = yield* KubeDevApi.start()
+        const fs = yield* Effect.promise(() => import("node:fs/promises"))
+        const os = yield* Effect.promise(() => import("node:os"))
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => fs.mkdtemp(`${os.tmpdir()}/kube-exec-`)),
+          (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))
+        )
+        const plugin = `${dir}/expired.sh`
+        yield* Effect.promise(() =>
+          fs.writeFile(plugin, "#!/bin/sh\necho 'error: your login has expired' >&2\nexit 1\n", { mode: 0o700 })
+        )
+        const withPlugin = (command: string) =>
+          api.kubeconfig().replace(
+            `    token: "${api.adminToken}"`,
+            [
+              "    exec:",
+              "      apiVersion: client.authentication.k8s.io/v1",
+              `      command: ${JSON.stringify(command)}`
+            ]
+              .join("\n")
+          )
+        const expired = yield* failure((yield* fromText(withPlugin(plugin))).version())
+        expect(expired).toMatchObject({ _tag: "KubeCredentialsFailed", command: plugin })
+        expect(expired.message).toContain("your login has expired")
+        const missing = yield* failure((yield* fromText(withPlugin(`${dir}/not-installed`))).version())
+        expect(missing).toMatchObject({ _tag: "KubeCredentialsFailed" })
+        expect(missing.message).toContain("cannot be run: ENOENT")
+      }))
+
     it.effect("a kubeconfig that is not YAML is refused without quoting it", () =>
       Effect.gen(function*() {
         const text = "clusters:\n- name: x\n  user:\n    token: secret-token-value\n   bad: [indentation\n"

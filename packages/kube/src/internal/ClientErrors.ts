@@ -7,6 +7,7 @@ import type { KubeError } from "../KubeError.ts"
 import {
   KubeAlreadyExists,
   KubeConflict,
+  KubeCredentialsFailed,
   KubeForbidden,
   KubeNotFound,
   KubeRequestFailed,
@@ -23,10 +24,11 @@ export interface Operation {
   readonly name?: string | undefined
 }
 
-/** Where requests go: the context's name and its API server. */
+/** Where requests go: the context's name and its API server, and the credential plugin it runs, if any. */
 export interface Target {
   readonly context: string
   readonly server: string
+  readonly execCommand: string | undefined
 }
 
 const singular: Record<string, string> = {
@@ -98,9 +100,26 @@ const codeOf = (cause: unknown): string | undefined => {
   return undefined
 }
 
+// Requests fail with node-fetch's FetchError or AbortError; anything else thrown before the request is sent comes
+// from preparing its credentials, which with an exec plugin means running the plugin.
+const isPluginFailure = (cause: unknown) =>
+  !(cause instanceof ApiException) && !(isRecord(cause) && (cause.name === "FetchError" || cause.name === "AbortError"))
+
+const pluginDetail = (cause: unknown): string => {
+  if (isRecord(cause) && typeof cause.syscall === "string" && cause.syscall.startsWith("spawn")) {
+    return `it cannot be run: ${String(cause.code ?? "error")}`
+  }
+  if (cause instanceof SyntaxError) return "its output is not an ExecCredential in JSON"
+  const first = (cause instanceof Error ? cause.message : String(cause)).trim().split("\n")[0] ?? ""
+  return first === "" ? "it exited with an error" : `it said: ${first.slice(0, 200)}`
+}
+
 /** Classifies a failed request. */
 export const toKubeError = (cause: unknown, target: Target, operation: Operation): KubeError => {
   const fields = { context: target.context, server: target.server, operation: describe(operation) }
+  if (target.execCommand !== undefined && isPluginFailure(cause)) {
+    return new KubeCredentialsFailed({ ...fields, command: target.execCommand, detail: pluginDetail(cause) })
+  }
   if (cause instanceof ApiException) {
     const status = statusOf(cause.body)
     const detail = status.message || `HTTP ${cause.code}`
