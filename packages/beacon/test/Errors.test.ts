@@ -4,6 +4,7 @@ import { ErrorCode } from "@cloudtaser/protocol/ErrorCode"
 import type { ErrorCodeName } from "@cloudtaser/protocol/ErrorCode"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import { randomBytes } from "node:crypto"
 import * as BeaconClient from "../src/BeaconClient.ts"
 import type { BeaconHandle } from "../src/BeaconServer.ts"
 import type { Pairing, RecordedMetrics } from "./support/Beacon.ts"
@@ -297,5 +298,41 @@ describe("refusals", () => {
       expect((yield* plain.next)._tag).toBe("Challenge")
       plain.socket.destroy()
       yield* goodPairStillPairs(beacon, metrics)
+    }))
+
+  it.scopedLive("beyond maxConnections a connection is closed before TLS, and room comes back when one leaves", () =>
+    Effect.gen(function*() {
+      const { beacon, metrics, pairing } = yield* setup({ maxConnections: 1 })
+      const first = yield* rawHello(beacon, pairing, "bridge")
+      expect((yield* first.next)._tag).toBe("Waiting")
+      const refused = yield* BeaconClient.connect(clientOptions(beacon, pairing, "broker")).pipe(Effect.flip)
+      expect(refused._tag).toBe("BeaconConnectionError")
+      first.socket.destroy()
+      yield* eventually(() => beacon.connections === 0)
+      const lone = yield* BeaconClient.connect(clientOptions(beacon, pairing, "broker", { maxWaitMs: 0 })).pipe(
+        Effect.flip
+      )
+      expect(lone._tag === "BeaconRefused" && lone.codeName).toBe("wait_expired")
+      expect(metrics.refusals).toEqual(["wait_expired"])
+    }))
+
+  it.scopedLive("random bytes in place of frames get an ERROR or a close, and leave nothing behind", () =>
+    Effect.gen(function*() {
+      const { beacon, metrics, pairing } = yield* setup({ helloTimeoutMs: 300 })
+      const types = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x0f, 0x10, 0xff]
+      for (let i = 0; i < 40; i++) {
+        const client = i % 2 === 0 ? yield* rawConnect(beacon) : yield* rawHello(beacon, pairing, "broker")
+        expect((yield* client.next)._tag).toBe(i % 2 === 0 ? "Challenge" : "Waiting")
+        const body = randomBytes(1 + Math.floor(Math.random() * 3000))
+        body[0] = types[i % types.length]!
+        if (i % 3 === 0) body.writeUInt32BE(Math.floor(Math.random() * 20000), 1)
+        yield* client.write(body)
+        let frame = yield* client.nextNotPing
+        while (frame._tag === "Waiting" || frame._tag === "Challenge") frame = yield* client.nextNotPing
+        expect(["Error", "Closed"]).toContain(frame._tag)
+        client.socket.destroy()
+      }
+      yield* goodPairStillPairs(beacon, metrics)
+      expect(metrics.waiting).toEqual({ bridge: 0, broker: 0 })
     }))
 })
