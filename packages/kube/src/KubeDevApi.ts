@@ -9,7 +9,10 @@ import { NodeHttpServer } from "@effect/platform-node"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import { Clock, Context, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as Crypto from "node:crypto"
+import type * as Http from "node:http"
 import * as Https from "node:https"
+import type * as Tls from "node:tls"
+import { adminUsername } from "./internal/DevApiAccess.ts"
 import { handle } from "./internal/DevApiHandler.ts"
 import { issueServiceAccountToken, seed } from "./internal/DevApiObjects.ts"
 import type { ApiRequest, DevApiState } from "./internal/DevApiState.ts"
@@ -41,9 +44,11 @@ export interface IssueTokenOptions {
   readonly pod?: { readonly name: string; readonly uid: string } | undefined
 }
 
-/** What a kubeconfig for the dev API should authenticate with; the admin token unless a token is given. */
+/** What a kubeconfig for the dev API should authenticate with; the admin token unless told otherwise. */
 export interface KubeconfigOptions {
   readonly token?: string | undefined
+  /** Authenticate as the admin with a client certificate (common name `cloudtaser-dev:admin`) instead of a token. */
+  readonly clientCertificate?: boolean | undefined
   /** The user entry's name; default `cloudtaser-dev-admin`, or `cloudtaser-dev-token` with a given token. */
   readonly user?: string | undefined
   /** The context's namespace; default `default`. */
@@ -78,7 +83,19 @@ const maxBodyBytes = 3 * 1024 * 1024
 
 const quote = (value: string) => JSON.stringify(value)
 
-const kubeconfigYaml = (url: string, caPem: string, token: string, user: string, namespace: string): string =>
+type Credentials =
+  | { readonly _tag: "Token"; readonly token: string }
+  | { readonly _tag: "Certificate"; readonly certPem: string; readonly keyPem: string }
+
+const base64 = (text: string) => Buffer.from(text).toString("base64")
+
+const kubeconfigYaml = (
+  url: string,
+  caPem: string,
+  credentials: Credentials,
+  user: string,
+  namespace: string
+): string =>
   [
     "apiVersion: v1",
     "kind: Config",
@@ -86,11 +103,16 @@ const kubeconfigYaml = (url: string, caPem: string, token: string, user: string,
     `- name: ${quote(contextName)}`,
     "  cluster:",
     `    server: ${quote(url)}`,
-    `    certificate-authority-data: ${quote(Buffer.from(caPem).toString("base64"))}`,
+    `    certificate-authority-data: ${quote(base64(caPem))}`,
     "users:",
     `- name: ${quote(user)}`,
     "  user:",
-    `    token: ${quote(token)}`,
+    ...(credentials._tag === "Token"
+      ? [`    token: ${quote(credentials.token)}`]
+      : [
+        `    client-certificate-data: ${quote(base64(credentials.certPem))}`,
+        `    client-key-data: ${quote(base64(credentials.keyPem))}`
+      ]),
     "contexts:",
     `- name: ${quote(contextName)}`,
     "  context:",
@@ -119,14 +141,23 @@ const serverCertificate = (host: string) =>
       ])
     )
     const leaf = yield* makeLeaf({ ca, role: "server", commonName: "kube-apiserver", dnsNames, ipAddresses })
-    return { caPem: ca.certPem, certPem: `${leaf.certPem}`, keyPem: leaf.keyPem }
+    // The "broker" role is pki's client-certificate leaf (extended key usage clientAuth).
+    const admin = yield* makeLeaf({ ca, role: "broker", commonName: adminUsername })
+    return { caPem: ca.certPem, certPem: leaf.certPem, keyPem: leaf.keyPem, admin }
   }).pipe(Effect.orDie)
+
+const commonNameOf = (certificate: Tls.PeerCertificate): string | undefined => {
+  const name = certificate.subject?.CN as string | Array<string> | undefined
+  return typeof name === "string" && name !== "" ? name : undefined
+}
 
 const toRequest = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   const url = new URL(request.url, "https://localhost")
   const hasBody = request.method === "POST" || request.method === "PUT" || request.method === "PATCH"
   const body = hasBody ? new Uint8Array(yield* request.arrayBuffer) : new Uint8Array(0)
+  const socket = (request.source as Http.IncomingMessage).socket as Tls.TLSSocket
+  const clientCommonName = socket.authorized ? commonNameOf(socket.getPeerCertificate()) : undefined
   const apiRequest: ApiRequest = {
     method: request.method,
     path: url.pathname,
@@ -134,6 +165,7 @@ const toRequest = Effect.gen(function*() {
     accept: request.headers["accept"] ?? "",
     contentType: request.headers["content-type"] ?? "",
     authorization: request.headers["authorization"],
+    clientCommonName,
     body
   }
   return apiRequest
@@ -196,7 +228,15 @@ export const start = Effect.fn("KubeDevApi.start")(function*(options: KubeDevApi
   const host = options.host ?? "127.0.0.1"
   const certificate = yield* serverCertificate(host).pipe(Effect.withClock(realClock))
   const server = yield* NodeHttpServer.make(
-    () => Https.createServer({ cert: certificate.certPem, key: certificate.keyPem }),
+    () =>
+      Https.createServer({
+        cert: certificate.certPem,
+        key: certificate.keyPem,
+        // Client certificates are asked for, not required: a request without one authenticates with a token.
+        ca: certificate.caPem,
+        requestCert: true,
+        rejectUnauthorized: false
+      }),
     { host, port: options.port ?? 0 }
   )
   const port = server.address._tag === "TcpAddress" ? server.address.port : 0
@@ -229,7 +269,9 @@ export const start = Effect.fn("KubeDevApi.start")(function*(options: KubeDevApi
       kubeconfigYaml(
         url,
         certificate.caPem,
-        kubeconfigOptions.token ?? state.adminToken,
+        kubeconfigOptions.clientCertificate === true
+          ? { _tag: "Certificate", certPem: certificate.admin.certPem, keyPem: certificate.admin.keyPem }
+          : { _tag: "Token", token: kubeconfigOptions.token ?? state.adminToken },
         kubeconfigOptions.user ??
           (kubeconfigOptions.token === undefined ? "cloudtaser-dev-admin" : "cloudtaser-dev-token"),
         kubeconfigOptions.namespace ?? "default"

@@ -234,6 +234,27 @@ describe("Kube against the Kubernetes dev API", () => {
         expect((yield* limited.reviewToken(token)).authenticated).toBe(true)
       }))
 
+    it.effect("authenticates with a client certificate, and refuses one from another cluster's CA", () =>
+      Effect.gen(function*() {
+        const api = yield* KubeDevApi
+        const withCertificate = api.kubeconfig({ clientCertificate: true })
+        expect(withCertificate).toContain("client-certificate-data")
+        expect(withCertificate).not.toContain(api.adminToken)
+        const client = yield* fromText(withCertificate)
+        expect((yield* client.namespaces.list()).length).toBeGreaterThan(0)
+
+        const other = yield* KubeDevApi.start()
+        const foreignCertificate = other.kubeconfig({ clientCertificate: true }).split("\n").filter((line) =>
+          line.includes("client-")
+        )
+        const mixed = withCertificate.split("\n").filter((line) => !line.includes("client-")).map((line) =>
+          line.includes("user:") && !line.includes("user: ") ? [line, ...foreignCertificate].join("\n") : line
+        ).join("\n")
+        expect(mixed).toContain(foreignCertificate[0])
+        const error = yield* failure((yield* fromText(mixed)).namespaces.list())
+        expect(error._tag).toBe("KubeUnauthorized")
+      }).pipe(Effect.scoped))
+
     it.effect("unauthorized: a token the server does not know", () =>
       Effect.gen(function*() {
         const api = yield* KubeDevApi

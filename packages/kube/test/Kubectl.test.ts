@@ -173,6 +173,15 @@ describe.skipIf(!hasKubectl)(`kubectl (${kubectlPath}) against the Kubernetes de
       expect(output).toMatch(/watched\s+Opaque\s+1/)
     }))
 
+  it.scoped("kubectl with a client certificate kubeconfig", () =>
+    Effect.gen(function*() {
+      const { api, file } = yield* devApiWithKubeconfig()
+      yield* Effect.promise(() => Fs.writeFile(file, api.kubeconfig({ clientCertificate: true }), { mode: 0o600 }))
+      const whoami = yield* kubectl(file, ["auth", "whoami"])
+      expect(whoami.stdout).toMatch(/Username\s+cloudtaser-dev:admin/)
+      expect((yield* kubectl(file, ["get", "namespaces"])).code).toBe(0)
+    }))
+
   it.scoped("kubectl with a token the dev API does not know is told it is not logged in", () =>
     Effect.gen(function*() {
       const { file } = yield* devApiWithKubeconfig("not-a-known-token")

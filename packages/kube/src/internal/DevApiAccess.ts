@@ -193,6 +193,12 @@ export const selfSubjectAccessReview = (state: DevApiState, principal: Principal
 
 /** Who the request's bearer token belongs to, if anyone the dev API knows. */
 export const authenticate = (state: DevApiState, request: ApiRequest, nowMillis: number): Principal | undefined => {
+  // As on a real API server, a client certificate from the cluster's CA is tried before a bearer token.
+  if (request.clientCommonName !== undefined) {
+    return request.clientCommonName === adminUsername
+      ? adminPrincipal
+      : { username: request.clientCommonName, uid: "", groups: ["system:authenticated"], extra: {} }
+  }
   const header = request.authorization ?? ""
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
   if (match === null) return undefined

@@ -15,6 +15,8 @@ export interface ApiRequest {
   readonly accept: string
   readonly contentType: string
   readonly authorization: string | undefined
+  /** The common name of a client certificate the server's CA issued, when the client presented one. */
+  readonly clientCommonName?: string | undefined
   readonly body: Uint8Array
 }
 
