@@ -244,21 +244,23 @@ export class Engine {
       const frame = result.frame
       switch (connection.phase) {
         case AWAITING_HELLO: {
-          if (frame._tag === "Hello") this.onHello(connection, frame)
-          else {this.refuse(
+          if (frame._tag === "Hello") {
+            this.onHello(connection, frame)
+          } else {
+            this.refuse(
               connection,
               "bad_frame",
               "the first frame must be HELLO: the client does not speak the protocol"
-            )}
+            )
+          }
           break
         }
         case WAITING: {
-          if (frame._tag === "Pong") this.onPong(connection, frame.data)
-          else {this.refuse(
-              connection,
-              "bad_frame",
-              `only PONG may be sent while waiting, not ${frame._tag.toUpperCase()}`
-            )}
+          if (frame._tag === "Pong") {
+            this.onPong(connection, frame.data)
+          } else {
+            this.refuse(connection, "bad_frame", `only PONG may be sent while waiting, not ${frame._tag.toUpperCase()}`)
+          }
           break
         }
         case PAIRED: {
