@@ -194,7 +194,9 @@ export const make: (
             runtime.context,
             [],
             startedAt,
-            "server"
+            "server",
+            // Without a client's traceparent the session starts its own trace, whatever span started the beacon.
+            parent === undefined ? rootSpan : undefined
           )
           span.attribute("beacon.info_hash", start.shortHash)
           span.attribute("beacon.wait_ms", start.waitMs)
@@ -342,3 +344,5 @@ export const make: (
 )
 
 const annotate = Effect.annotateLogs({ component: "beacon" })
+
+const rootSpan = { root: true } as const

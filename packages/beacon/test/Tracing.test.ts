@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as BeaconClient from "../src/BeaconClient.ts"
 import { BeaconMetrics } from "../src/BeaconMetrics.ts"
+import * as Tracing from "../src/Tracing.ts"
 import {
   clientOptions,
   closed,
@@ -70,5 +73,48 @@ describe("session spans", () => {
       const span = spans.find((span) => span.name === "beacon.session")!
       expect(Option.isNone(span.parent)).toBe(true)
       expect(span.attributes.get("end_reason")).toBe("closed")
+    }))
+
+  it.scopedLive("exports the session span through the OpenTelemetry layer, in the client's trace", () =>
+    Effect.gen(function*() {
+      const bodies: Array<string> = []
+      const collector = yield* Effect.acquireRelease(
+        Effect.async<Http.Server>((resume) => {
+          const server = Http.createServer((request, response) => {
+            const chunks: Array<Buffer> = []
+            request.on("data", (chunk: Buffer) => chunks.push(chunk))
+            request.on("end", () => {
+              bodies.push(Buffer.concat(chunks).toString("utf8"))
+              response.writeHead(200, { "content-type": "application/json" }).end("{}")
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+
+      yield* Effect.scoped(Effect.gen(function*() {
+        const beacon = yield* startBeacon().pipe(Effect.provide(BeaconMetrics.Noop))
+        const pairing = yield* makePairing()
+        const bridgeFiber = yield* BeaconClient.connect(
+          clientOptions(beacon, pairing, "bridge", { traceparent: `00-${traceId}-${clientSpanId}-01` })
+        ).pipe(Effect.fork)
+        yield* eventually(() => beacon.waiting === 1)
+        const broker = yield* BeaconClient.connect(clientOptions(beacon, pairing, "broker"))
+        const bridge = yield* Fiber.join(bridgeFiber)
+        bridge.socket.end()
+        broker.socket.end()
+        bridge.socket.resume()
+        broker.socket.resume()
+        yield* Effect.all([closed(bridge.socket), closed(broker.socket)])
+        yield* eventually(() => beacon.connections === 0)
+      })).pipe(Effect.provide(Tracing.layer({ endpoint })))
+
+      const exported = bodies.map((body) => JSON.stringify(JSON.parse(body)))
+      const session = exported.find((body) => body.includes("beacon.session"))
+      expect(session).toBeDefined()
+      expect(session).toContain(traceId)
+      expect(session).toContain("end_reason")
     }))
 })
