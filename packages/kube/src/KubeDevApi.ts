@@ -81,6 +81,9 @@ export const contextName = "cloudtaser-dev"
 
 const maxBodyBytes = 3 * 1024 * 1024
 
+// The hybrid post-quantum group first, as everywhere in CloudTaser; kubectl builds without it use X25519.
+const keyExchangeGroups = "X25519MLKEM768:X25519:P-256:P-384"
+
 const quote = (value: string) => JSON.stringify(value)
 
 type Credentials =
@@ -232,6 +235,7 @@ export const start = Effect.fn("KubeDevApi.start")(function*(options: KubeDevApi
       Https.createServer({
         cert: certificate.certPem,
         key: certificate.keyPem,
+        ecdhCurve: keyExchangeGroups,
         // Client certificates are asked for, not required: a request without one authenticates with a token.
         ca: certificate.caPem,
         requestCert: true,

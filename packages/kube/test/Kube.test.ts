@@ -282,6 +282,32 @@ describe("Kube against the Kubernetes dev API", () => {
       }).pipe(Effect.scoped))
   })
 
+  it.scoped("offers the hybrid post-quantum key exchange: it reaches a server that accepts nothing else", () =>
+    Effect.gen(function*() {
+      const api = yield* KubeDevApi.start()
+      const ca = yield* makeCa({ commonName: "post-quantum test CA" })
+      const leaf = yield* makeLeaf({ ca, role: "server", commonName: "pq", ipAddresses: ["127.0.0.1"] })
+      const server = yield* Effect.acquireRelease(
+        Effect.async<Https.Server>((resume) => {
+          const server = Https.createServer(
+            { cert: leaf.certPem, key: leaf.keyPem, ecdhCurve: "X25519MLKEM768" },
+            (_request, response) => {
+              response.setHeader("content-type", "application/json")
+              response.end(JSON.stringify({ major: "1", minor: "32", gitVersion: "v1.32.0", platform: "linux/amd64" }))
+            }
+          )
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const port = (server.address() as Net.AddressInfo).port
+      const kubeconfig = api.kubeconfig()
+        .replace(api.url, `https://127.0.0.1:${port}`)
+        .replace(Buffer.from(api.caPem).toString("base64"), Buffer.from(ca.certPem).toString("base64"))
+      const version = yield* (yield* fromText(kubeconfig)).version()
+      expect(version.gitVersion).toBe("v1.32.0")
+    }))
+
   it.scoped("unreachable: connection refused names the server address", () =>
     Effect.gen(function*() {
       const api = yield* KubeDevApi.start()

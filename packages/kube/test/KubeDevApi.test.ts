@@ -1,6 +1,7 @@
 import { KubeDevApi } from "@cloudtaser/kube/KubeDevApi"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Queue, TestClock } from "effect"
+import * as Tls from "node:tls"
 import { openWatch, requestJson } from "./helpers/HttpsJson.ts"
 
 const tokenReviewPath = "/apis/authentication.k8s.io/v1/tokenreviews"
@@ -458,6 +459,21 @@ describe("KubeDevApi", () => {
         details: { name: "db", kind: "secrets" }
       })
       expect((yield* call("GET", "/api/v1/namespaces/default/secrets/db")).status).toBe(404)
+    }))
+
+  it.scoped("accepts the hybrid post-quantum key exchange from a client that offers nothing else", () =>
+    Effect.gen(function*() {
+      const api = yield* KubeDevApi.start()
+      const group = yield* Effect.async<string | undefined, Error>((resume) => {
+        const socket = Tls.connect({ host: "127.0.0.1", port: api.port, ca: api.caPem, ecdhCurve: "X25519MLKEM768" })
+        socket.once("secureConnect", () => {
+          const info = socket.getEphemeralKeyInfo()
+          socket.destroy()
+          resume(Effect.succeed(info !== null && "name" in info ? info.name : undefined))
+        })
+        socket.once("error", (error) => resume(Effect.fail(error)))
+      })
+      expect(group).toBe("X25519MLKEM768")
     }))
 
   it.scoped("a body over 3 MiB is refused with 413 and the server keeps serving", () =>
