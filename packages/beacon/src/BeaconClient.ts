@@ -190,6 +190,7 @@ export const connect: (
     let challenged = false
     let waited = false
     let done = false
+    let interval = 0
     let timer: ReturnType<typeof setTimeout> | undefined
 
     // Only failures come through here: the connection is of no further use, so it is closed at once.
@@ -267,7 +268,6 @@ export const connect: (
       }
     }
 
-    let interval = 0
     const onData = (chunk: Buffer) => {
       decoder.push(chunk)
       while (!done) {
