@@ -68,4 +68,22 @@ describe("liveness while waiting", () => {
       expect(waitingSeen).toBe(1)
       expect(Buffer.from(bridge.sessionId).equals(Buffer.from(broker.sessionId))).toBe(true)
     }))
+
+  it.scopedLive("never pairs a waiter that left the last two PINGs unanswered", () =>
+    Effect.gen(function*() {
+      const { layer, metrics } = recordingMetrics()
+      // A long ping interval: the silent waiter is still open, two PINGs unanswered, when the broker comes.
+      const beacon = yield* startBeacon({ pingIntervalMs: 300 }).pipe(Effect.provide(layer))
+      const pairing = yield* makePairing()
+      const silent = yield* rawHello(beacon, pairing, "bridge")
+      expect((yield* silent.next)._tag).toBe("Waiting")
+      yield* nextPing(silent)
+      yield* nextPing(silent)
+      const refused = yield* BeaconClient.connect(clientOptions(beacon, pairing, "broker", { maxWaitMs: 0 })).pipe(
+        Effect.flip
+      )
+      expect(refused._tag === "BeaconRefused" && refused.codeName).toBe("wait_expired")
+      expect((yield* silent.next)._tag).toBe("Closed")
+      expect(metrics.waiting).toEqual({ bridge: 0, broker: 0 })
+    }))
 })

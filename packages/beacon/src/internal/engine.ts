@@ -311,15 +311,21 @@ export class Engine {
     connection.role = hello.role
     connection.hashKey = Buffer.from(hello.infoHash.buffer, hello.infoHash.byteOffset, 32).toString("hex")
     connection.traceparent = hello.traceparent
-    const maxWaitMs = Math.min(hello.maxWaitMs, this.options.maxWaitCapMs)
-    const outcome = this.pairing.arrive({
+    const arrival = {
       id: connection,
       role: hello.role,
       hash: connection.hashKey,
       source: connection.source,
       at: helloAt,
-      expiresAt: helloAt + maxWaitMs
-    })
+      expiresAt: helloAt + Math.min(hello.maxWaitMs, this.options.maxWaitCapMs)
+    }
+    let outcome = this.pairing.arrive(arrival)
+    // A waiter that let the last two PINGs go unanswered is silent: it is closed, never paired.
+    while (outcome._tag === "Paired" && outcome.peer.unansweredPings >= 2) {
+      this.leaveWaiting(outcome.peer)
+      outcome.peer.socket.destroy()
+      outcome = this.pairing.arrive(arrival)
+    }
     switch (outcome._tag) {
       case "Paired": {
         const peer = outcome.peer
