@@ -12,13 +12,14 @@ import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
 import { beaconOpener, startBeacon } from "./internal/Beacon.ts"
 import { scopedTempDir } from "./internal/ChildProcess.ts"
-import { ensureHaproxy, startHaproxy } from "./internal/Haproxy.ts"
+import { ensureHaproxy, type HaproxyAvailability, startHaproxy } from "./internal/Haproxy.ts"
 import { type Identity, makeIdentities, makeLoopbackServerCertificate } from "./internal/Identities.ts"
 import {
   confirmPath,
+  interleavedRoundTrips,
   memoryPerHeld,
   progress,
-  roundTripTimes,
+  type RoundTripFigures,
   setupLatencies,
   setupRate,
   throughput,
@@ -143,8 +144,61 @@ interface Shared {
   readonly server: { readonly certPem: string; readonly keyPem: string }
   readonly identities: ReadonlyArray<Identity>
   readonly backend: TlsBackend
-  readonly directRoundTripUs: number
+  readonly haproxy: HaproxyAvailability
+  readonly haproxyPem: string
+  /** Undefined when the round-trip phase failed. */
+  readonly roundTrips: RoundTrips | undefined
 }
+
+interface RoundTrips {
+  readonly direct: RoundTripFigures
+  readonly beacon: RoundTripFigures | undefined
+  readonly haproxy: RoundTripFigures | undefined
+}
+
+/** The round-trip figures of one relay path, and what it adds to the direct path. */
+const roundTripFields = (path: RoundTripFigures | undefined, direct: RoundTripFigures | undefined) => ({
+  roundTripMedianUs: path === undefined ? null : round(path.medianUs, 1),
+  roundTripP99Us: path === undefined ? null : round(path.p99Us, 1),
+  roundTripRoundMediansUs: path === undefined ? null : path.roundMediansUs.map((us) => round(us, 1)),
+  addedRoundTripUs: path === undefined || direct === undefined ? null : round(path.medianUs - direct.medianUs, 1)
+})
+
+/**
+ * 64-byte round trips over the direct path, the beacon and haproxy, taking turns in rounds on a fresh beacon and
+ * haproxy that do nothing else meanwhile.
+ */
+const measureRoundTrips = (
+  dir: string,
+  server: Shared["server"],
+  identities: ReadonlyArray<Identity>,
+  backend: TlsBackend,
+  haproxyPem: string | undefined
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const paths: Array<SessionOpener> = [backend.opener(backend.port)]
+    let beaconPath: number | undefined
+    let haproxyPath: number | undefined
+    if (only !== "haproxy") {
+      const beacon = yield* startBeacon(dir, server, 1_000, beaconArgs("roundtrips"), beaconLog)
+      beaconPath = paths.push(beaconOpener(beacon.port, identities)) - 1
+    }
+    if (haproxyPem !== undefined) {
+      const haproxy = yield* startHaproxy(dir, haproxyPem, backend.port, 1_000)
+      haproxyPath = paths.push(backend.opener(haproxy.port)) - 1
+    }
+    const figures = yield* step(
+      `round trips of 64 bytes: ${ROUNDS} rounds of ${plan.roundTrips / ROUNDS} on ${paths.length} paths in turn`,
+      () => interleavedRoundTrips(paths, ROUNDS, plan.roundTrips / ROUNDS, plan.roundTripWarmup)
+    )
+    return {
+      direct: figures[0]!,
+      beacon: beaconPath === undefined ? undefined : figures[beaconPath],
+      haproxy: haproxyPath === undefined ? undefined : figures[haproxyPath]
+    } satisfies RoundTrips
+  }))
+
+const ROUNDS = 5
 
 /** Every beacon figure; each of the three phases runs on a fresh beacon process. */
 const measureBeacon = (shared: Shared) =>
@@ -164,16 +218,12 @@ const measureBeacon = (shared: Shared) =>
         `beacon: ${plan.rateTotal} pairings, ${plan.inFlight} in flight`,
         () => setupRate(opener, beacon.child.pid, plan.inFlight, plan.rateTotal, plan.phaseDeadlineMs)
       )
-      const rtt = yield* step(
-        `beacon: ${plan.roundTrips} round trips of 64 bytes`,
-        () => roundTripTimes(opener, plan.roundTrips, plan.roundTripWarmup)
-      )
       const bulk = yield* step(
         `beacon: ${plan.transferBytes / MiB} MiB through one session`,
         () => throughput(opener, beacon.child.pid, plan.transferBytes, plan.transferWarmupBytes)
       )
       const openFiles = openFileLimit(beacon.child.pid)
-      return { latencies, rate, rtt, bulk, startupSeconds: beacon.startupSeconds, openFiles }
+      return { latencies, rate, bulk, startupSeconds: beacon.startupSeconds, openFiles }
     }))
 
     const waiting = yield* Effect.scoped(Effect.gen(function*() {
@@ -228,9 +278,7 @@ const measureBeacon = (shared: Shared) =>
       relayThroughputMiBps: round(traffic.bulk.mibPerSecond, 1),
       relayBytes: traffic.bulk.bytes,
       cpuSecondsPerGiB: round(traffic.bulk.cpuSecondsPerGiB, 3),
-      roundTripMedianUs: round(traffic.rtt.medianUs, 1),
-      roundTripP99Us: round(traffic.rtt.p99Us, 1),
-      addedRoundTripUs: round(traffic.rtt.medianUs - shared.directRoundTripUs, 1),
+      ...roundTripFields(shared.roundTrips?.beacon, shared.roundTrips?.direct),
       memoryPerWaitingClientKiB: kib(waiting.bytesPerHeld),
       waitingClients: waiting.held,
       memoryPerPairedSessionKiB: kib(paired.bytesPerHeld),
@@ -273,10 +321,9 @@ const heldSession = (opener: SessionOpener) => async (worker: number) => {
 /** The same figures for haproxy relaying TLS to the in-process TLS backend. */
 const measureHaproxy = (shared: Shared) =>
   Effect.gen(function*() {
-    const availability = yield* ensureHaproxy(progress)
+    const availability = shared.haproxy
     if (!availability.available) return { skipped: true as const, note: availability.note }
-    const pemPath = join(shared.dir, "haproxy.pem")
-    yield* Effect.promise(() => writeFile(pemPath, shared.server.certPem + shared.server.keyPem, { mode: 0o600 }))
+    const pemPath = shared.haproxyPem
 
     const traffic = yield* Effect.scoped(Effect.gen(function*() {
       const haproxy = yield* startHaproxy(shared.dir, pemPath, shared.backend.port, plan.heldCount + plan.inFlight)
@@ -291,15 +338,11 @@ const measureHaproxy = (shared: Shared) =>
         `haproxy: ${plan.rateTotal} sessions, ${plan.inFlight} in flight`,
         () => setupRate(opener, haproxy.child.pid, plan.inFlight, plan.rateTotal, plan.phaseDeadlineMs)
       )
-      const rtt = yield* step(
-        `haproxy: ${plan.roundTrips} round trips of 64 bytes`,
-        () => roundTripTimes(opener, plan.roundTrips, plan.roundTripWarmup)
-      )
       const bulk = yield* step(
         `haproxy: ${plan.transferBytes / MiB} MiB through one session`,
         () => throughput(opener, haproxy.child.pid, plan.transferBytes, plan.transferWarmupBytes)
       )
-      return { latencies, rate, rtt, bulk }
+      return { latencies, rate, bulk }
     }))
 
     const idle = yield* Effect.scoped(Effect.gen(function*() {
@@ -337,9 +380,7 @@ const measureHaproxy = (shared: Shared) =>
       relayThroughputMiBps: round(traffic.bulk.mibPerSecond, 1),
       relayBytes: traffic.bulk.bytes,
       cpuSecondsPerGiB: round(traffic.bulk.cpuSecondsPerGiB, 3),
-      roundTripMedianUs: round(traffic.rtt.medianUs, 1),
-      roundTripP99Us: round(traffic.rtt.p99Us, 1),
-      addedRoundTripUs: round(traffic.rtt.medianUs - shared.directRoundTripUs, 1),
+      ...roundTripFields(shared.roundTrips?.haproxy, shared.roundTrips?.direct),
       memoryPerIdleSessionKiB: kib(idle.bytesPerHeld),
       idleSessions: idle.held,
       ...(idle.failed === 0 ? {} : { heldFailures: idle.failed, heldFirstError: idle.firstError })
@@ -377,6 +418,9 @@ const definitions = {
   cpuSecondsPerGiB: "user+system CPU seconds of the relay process (/proc/<pid>/stat) during that transfer, per GiB",
   addedRoundTripUs: "median round trip of one 64-byte message echoed by the far end through the relay, minus the " +
     "median of the same echo over a direct TLS connection to the in-process TLS backend (direct.roundTripMedianUs)",
+  roundTripRoundMediansUs: "the round trips run in rounds, the direct path, the beacon and haproxy taking turns, " +
+    "so that all three meet the same changes in the machine's load; these are the medians of each round, and if " +
+    "they differ much the load changed during the run",
   memoryPerWaitingClientKiB: "increase of the beacon's VmRSS (/proc/<pid>/status) after waitingClients bridges " +
     "have read WAITING, divided by waitingClients; read after a 2 s settle on a fresh beacon warmed up by pairings",
   memoryPerPairedSessionKiB: "the same with pairedSessions paired sessions (two sockets each at the beacon) that " +
@@ -400,12 +444,14 @@ const program = Effect.gen(function*() {
   const identities = yield* makeIdentities(plan.inFlight)
   const backend = yield* startTlsBackend({ key: server.keyPem, cert: server.certPem })
 
+  const haproxyAvailability = only === "beacon"
+    ? { available: false as const, note: "not measured: --only beacon" }
+    : yield* ensureHaproxy(progress)
+  const haproxyPem = join(dir, "haproxy.pem")
+  yield* Effect.promise(() => writeFile(haproxyPem, server.certPem + server.keyPem, { mode: 0o600 }))
+
   const directOpener = backend.opener(backend.port)
   yield* step("direct: warm-up sessions", () => warmUp(directOpener, plan.warmupSessions, 10))
-  const direct = yield* step(
-    `direct: ${plan.roundTrips} round trips of 64 bytes`,
-    () => roundTripTimes(directOpener, plan.roundTrips, plan.roundTripWarmup)
-  )
   const directRate = yield* step(
     `direct: ${plan.rateTotal} sessions, ${plan.inFlight} in flight`,
     () => setupRate(directOpener, process.pid, plan.inFlight, plan.rateTotal, plan.phaseDeadlineMs)
@@ -414,19 +460,41 @@ const program = Effect.gen(function*() {
     `direct: ${plan.transferBytes / MiB} MiB through one session`,
     () => throughput(directOpener, process.pid, plan.transferBytes, plan.transferWarmupBytes)
   )
-  const shared: Shared = { dir, server, identities, backend, directRoundTripUs: direct.medianUs }
+  const roundTrips = yield* measureRoundTrips(
+    dir,
+    server,
+    identities,
+    backend,
+    haproxyAvailability.available ? haproxyPem : undefined
+  ).pipe(
+    Effect.map((figures): RoundTrips | undefined => figures),
+    Effect.catchAll((error) =>
+      Effect.sync(() => {
+        progress(`round trips failed: ${error.message}`)
+        return undefined
+      })
+    )
+  )
+  const shared: Shared = {
+    dir,
+    server,
+    identities,
+    backend,
+    haproxy: haproxyAvailability,
+    haproxyPem,
+    roundTrips
+  }
 
   const beacon = only === "haproxy"
     ? { skipped: true as const, note: "not measured: --only haproxy" }
     : yield* measureBeacon(shared).pipe(
       Effect.catchAll((error) => Effect.succeed({ failed: true as const, error: error.message }))
     )
-  const haproxy = only === "beacon"
-    ? { skipped: true as const, note: "not measured: --only beacon" }
-    : yield* measureHaproxy(shared).pipe(
-      Effect.catchAll((error) => Effect.succeed({ failed: true as const, error: error.message }))
-    )
+  const haproxy = yield* measureHaproxy(shared).pipe(
+    Effect.catchAll((error) => Effect.succeed({ failed: true as const, error: error.message }))
+  )
 
+  const { addedRoundTripUs: _zero, ...directRoundTrips } = roundTripFields(roundTrips?.direct, roundTrips?.direct)
   const ratios = "failed" in beacon || "skipped" in beacon || "failed" in haproxy || "skipped" in haproxy ? null : {
     cpuSecondsPerGiB: ratio(beacon.cpuSecondsPerGiB, haproxy.cpuSecondsPerGiB),
     addedRoundTripUs: ratio(beacon.addedRoundTripUs, haproxy.addedRoundTripUs),
@@ -469,8 +537,7 @@ const program = Effect.gen(function*() {
     beacon,
     haproxy,
     direct: {
-      roundTripMedianUs: round(direct.medianUs, 1),
-      roundTripP99Us: round(direct.p99Us, 1),
+      ...directRoundTrips,
       sessionsPerSecond: round(directRate.perSecond, 1),
       throughputMiBps: round(directBulk.mibPerSecond, 1),
       loadGeneratorCpuSecondsPerGiB: round(directBulk.cpuSecondsPerGiB, 3)

@@ -81,14 +81,46 @@ export const setupRate = async (
   }
 }
 
-/** Median and 99th percentile of 64-byte round trips on one fresh session, in µs. */
-export const roundTripTimes = async (opener: SessionOpener, count: number, warmup: number) => {
-  const { session } = await opener.open(0)
+/** Round trips over one path. */
+export interface RoundTripFigures {
+  readonly medianUs: number
+  readonly p99Us: number
+  readonly count: number
+  /** The median of each round: if they differ much, the machine's load changed while the rounds ran. */
+  readonly roundMediansUs: ReadonlyArray<number>
+}
+
+/**
+ * 64-byte round trips over several paths at once: one session per path, a warm-up on each, then `rounds` rounds in
+ * which every path in turn makes `perRound` round trips. Taking turns exposes all paths to the same drift in the
+ * machine's load, so that their differences stay fair when something else runs.
+ */
+export const interleavedRoundTrips = async (
+  openers: ReadonlyArray<SessionOpener>,
+  rounds: number,
+  perRound: number,
+  warmup: number
+): Promise<Array<RoundTripFigures>> => {
+  const sessions: Array<Session> = []
   try {
-    const samples = await roundTrips(session, count, warmup, 120_000)
-    return { medianUs: median(samples), p99Us: percentile(samples, 99), count: samples.length }
+    for (const opener of openers) sessions.push((await opener.open(0)).session)
+    for (const session of sessions) await roundTrips(session, 0, warmup, 60_000)
+    const perPath = sessions.map(() => ({ all: [] as Array<number>, roundMedians: [] as Array<number> }))
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, session] of sessions.entries()) {
+        const samples = await roundTrips(session, perRound, 0, 60_000)
+        perPath[i]!.all.push(...samples)
+        perPath[i]!.roundMedians.push(median(samples))
+      }
+    }
+    return perPath.map(({ all, roundMedians }) => ({
+      medianUs: median(all),
+      p99Us: percentile(all, 99),
+      count: all.length,
+      roundMediansUs: roundMedians
+    }))
   } finally {
-    closeSession(session)
+    for (const session of sessions) closeSession(session)
   }
 }
 

@@ -71,25 +71,41 @@ export const roundTrips = (session: Session, count: number, warmup: number, dead
       let pending = 0
       let sentAt = 0
       let done = 0
-      session.server.on("data", (chunk: Buffer) => session.server.write(chunk))
-      session.server.once("error", reject)
-      session.client.once("error", reject)
-      session.client.on("data", (chunk: Buffer) => {
+      const echo = (chunk: Buffer) => session.server.write(chunk)
+      const onError = (error: Error) => {
+        finish()
+        reject(error)
+      }
+      const onReply = (chunk: Buffer) => {
         pending -= chunk.length
         if (pending > 0) return
         const elapsedUs = (nowMs() - sentAt) * 1000
         done++
         if (done > warmup) samples.push(elapsedUs)
-        if (done === warmup + count) resolve(samples)
-        else send()
-      })
-      session.server.resume()
-      session.client.resume()
+        if (done < warmup + count) return send()
+        finish()
+        resolve(samples)
+      }
+      // Leaves the session as it was found, so that the next run on it starts clean.
+      const finish = () => {
+        session.server.removeListener("data", echo)
+        session.client.removeListener("data", onReply)
+        session.server.removeListener("error", onError)
+        session.client.removeListener("error", onError)
+        session.server.pause()
+        session.client.pause()
+      }
       const send = () => {
         pending = payload.length
         sentAt = nowMs()
         session.client.write(payload)
       }
+      session.server.on("data", echo)
+      session.client.on("data", onReply)
+      session.server.once("error", onError)
+      session.client.once("error", onError)
+      session.server.resume()
+      session.client.resume()
       send()
     }),
     deadlineMs,
