@@ -141,6 +141,18 @@ describe("Kube against the Kubernetes dev API", () => {
         yield* kube.configMaps.apply("default", { metadata: { name: "settings" }, data: { mode: "reverse" } })
         expect((yield* kube.configMaps.get("default", "settings")).data).toEqual({ mode: "reverse" })
         expect((yield* kube.configMaps.list("default")).length).toBe(1)
+        yield* kube.configMaps.create("default", { metadata: { name: "frozen" }, data: { a: "1" }, immutable: true })
+        const frozen = yield* failure(
+          kube.configMaps.apply("default", { metadata: { name: "frozen" }, data: { a: "2" }, immutable: true })
+        )
+        expect(frozen.message).toContain("field is immutable when `immutable` is set")
+        const relabelled = yield* kube.configMaps.apply("default", {
+          metadata: { name: "frozen", labels: { still: "allowed" } },
+          data: { a: "1" },
+          immutable: true
+        })
+        expect(relabelled.object.metadata?.labels).toEqual({ still: "allowed" })
+        yield* kube.configMaps.delete("default", "frozen")
         yield* kube.configMaps.delete("default", "settings")
         expect(yield* kube.configMaps.list("default")).toEqual([])
 

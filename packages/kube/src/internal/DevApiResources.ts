@@ -139,6 +139,28 @@ const stringMap = (
   return out
 }
 
+/**
+ * Refuses an update of a secret or config map marked immutable that changes its data or lifts the mark, as the API
+ * server does.
+ */
+const immutableProblem = (
+  spec: ResourceSpec,
+  name: string,
+  prepared: Record<string, unknown>,
+  previous: KubeObject | undefined
+): ApiResponse | undefined => {
+  if (previous?.immutable !== true) return undefined
+  if (prepared.immutable !== true) {
+    return Status.invalid(spec.kind, spec.group, name, "immutable", "field is immutable when `immutable` is set")
+  }
+  for (const field of ["data", "binaryData"]) {
+    if (JSON.stringify(prepared[field] ?? {}) !== JSON.stringify(previous[field] ?? {})) {
+      return Status.invalid(spec.kind, spec.group, name, field, "field is immutable when `immutable` is set")
+    }
+  }
+  return undefined
+}
+
 const nameOf = (body: Record<string, unknown>): string =>
   isRecord(body.metadata) && typeof body.metadata.name === "string" ? body.metadata.name : ""
 
@@ -151,7 +173,7 @@ const secrets: ResourceSpec = {
   namespaced: true,
   shortNames: [],
   verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
-  prepare(body) {
+  prepare(body, previous) {
     const name = nameOf(body)
     const data = stringMap(
       secrets,
@@ -167,7 +189,8 @@ const secrets: ResourceSpec = {
     for (const [key, item] of Object.entries(stringData)) merged[key] = Buffer.from(item, "utf8").toString("base64")
     const { stringData: _dropped, ...rest } = body
     const type = typeof body.type === "string" && body.type !== "" ? body.type : "Opaque"
-    return { ...rest, data: merged, type }
+    const prepared = { ...rest, data: merged, type }
+    return immutableProblem(secrets, name, prepared, previous) ?? prepared
   },
   columns: [
     nameColumn,
@@ -186,7 +209,7 @@ const configMaps: ResourceSpec = {
   namespaced: true,
   shortNames: ["cm"],
   verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
-  prepare(body) {
+  prepare(body, previous) {
     const name = nameOf(body)
     const data = stringMap(configMaps, name, "data", body.data, () => undefined)
     if (isResponse(data)) return data
@@ -206,11 +229,12 @@ const configMaps: ResourceSpec = {
     const out: Record<string, unknown> = { ...body }
     delete out.data
     delete out.binaryData
-    return {
+    const prepared = {
       ...out,
       ...(Object.keys(data).length > 0 ? { data } : {}),
       ...(Object.keys(binaryData).length > 0 ? { binaryData } : {})
     }
+    return immutableProblem(configMaps, name, prepared, previous) ?? prepared
   },
   columns: [
     nameColumn,
