@@ -76,10 +76,24 @@ describe("the dev API's request handling on arbitrary input", () => {
     {
       method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE"),
       path: fc.constantFrom(...paths),
-      body: fc.oneof(json, objectish, fc.uint8Array({ maxLength: 64 })),
+      body: fc.oneof(
+        json,
+        objectish,
+        fc.uint8Array({ maxLength: 64 }),
+        fc.array(
+          fc.record({
+            op: fc.constantFrom("add", "remove", "replace", "move", "copy", "test", "other"),
+            path: fc.constantFrom("", "/", "/metadata/name", "/metadata/labels/a", "/data/x", "/x/0", "/list/-"),
+            from: fc.constantFrom("/metadata", "/data", "/nope"),
+            value: json
+          }, { requiredKeys: ["op"] }),
+          { maxLength: 4 }
+        )
+      ),
       contentType: fc.constantFrom(
         "application/json",
         "application/merge-patch+json",
+        "application/json-patch+json",
         "application/vnd.kubernetes.protobuf",
         "text/plain"
       )

@@ -385,7 +385,7 @@ describe("KubeDevApi", () => {
             path: testCase.path,
             token,
             body: testCase.body,
-            ...(testCase.method === "PATCH" ? { headers: { "content-type": "application/json-patch+json" } } : {})
+            ...(testCase.method === "PATCH" ? { headers: { "content-type": "application/apply-patch+yaml" } } : {})
           })
           expect(response.contentType).toBe("application/json")
           expect(response.status).toBe(testCase.status)

@@ -127,6 +127,18 @@ describe.skipIf(!hasKubectl)(`kubectl (${kubectlPath}) against the Kubernetes de
       expect(bound.stdout.trim()).toBe("clusterrolebinding.rbac.authorization.k8s.io/vault-auth-delegator created")
       const listed = yield* kubectl(file, ["get", "clusterrolebindings"])
       expect(listed.stdout).toMatch(/vault-auth-delegator\s+ClusterRole\/system:auth-delegator/)
+      const patched = yield* kubectl(file, [
+        "patch",
+        "configmap",
+        "settings",
+        "--type=json",
+        "-p",
+        JSON.stringify([{ op: "replace", path: "/data/mode", value: "reverse" }])
+      ])
+      expect(patched.stdout.trim()).toBe("configmap/settings patched")
+      expect((yield* kubectl(file, ["get", "configmap", "settings", "-o", "jsonpath={.data.mode}"])).stdout).toBe(
+        "reverse"
+      )
       expect((yield* kubectl(file, ["delete", "serviceaccount", "vault-auth"])).stdout.trim()).toBe(
         "serviceaccount \"vault-auth\" deleted"
       )

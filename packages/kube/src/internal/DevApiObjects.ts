@@ -7,6 +7,7 @@ import type { KubeObject, ResourceSpec } from "./DevApiResources.ts"
 import { apiVersionOf, findResource, isRefusal, nameProblem } from "./DevApiResources.ts"
 import type { ApiRequest, DevApiState } from "./DevApiState.ts"
 import { isRecord, ok, timestamp } from "./DevApiState.ts"
+import { applyJsonPatch } from "./JsonPatch.ts"
 import { decodeKubeProtobuf } from "./KubeProtobuf.ts"
 import type { ApiResponse } from "./KubeStatus.ts"
 import * as Status from "./KubeStatus.ts"
@@ -281,7 +282,7 @@ const mergePatch = (target: unknown, patch: unknown): unknown => {
   return out
 }
 
-/** Applies a JSON merge patch (strategic merge patches are treated as merge patches). */
+/** Applies a JSON merge patch (strategic merge patches are treated as merge patches) or a JSON patch. */
 export const patchObject = (
   state: DevApiState,
   spec: ResourceSpec,
@@ -291,6 +292,9 @@ export const patchObject = (
   dryRun: boolean
 ): ApiResponse => {
   const contentType = request.contentType.split(";")[0]!.trim()
+  if (contentType === "application/json-patch+json") {
+    return jsonPatchObject(state, spec, namespace, name, request, dryRun)
+  }
   if (contentType !== "application/merge-patch+json" && contentType !== "application/strategic-merge-patch+json") {
     return Status.unsupportedMediaType(contentType)
   }
@@ -310,6 +314,30 @@ export const patchObject = (
     { ...merged, metadata: { ...patchedMeta, resourceVersion: patchVersion ?? previousVersion } },
     dryRun
   )
+}
+
+const jsonPatchObject = (
+  state: DevApiState,
+  spec: ResourceSpec,
+  namespace: string | undefined,
+  name: string,
+  request: ApiRequest,
+  dryRun: boolean
+): ApiResponse => {
+  let operations: unknown
+  try {
+    operations = JSON.parse(Buffer.from(request.body).toString("utf8"))
+  } catch {
+    return Status.badRequest("the JSON patch could not be decoded as JSON")
+  }
+  const previous = state.store.get(spec, namespace, name)
+  if (previous === undefined) return Status.notFound(spec.resource, spec.group, name)
+  const patched = applyJsonPatch(previous, operations)
+  if (patched._tag === "Error") {
+    return Status.failure(422, "Invalid", `the JSON patch cannot be applied: ${patched.reason}`)
+  }
+  if (!isRecord(patched.value)) return Status.badRequest("the JSON patch did not leave an object")
+  return replaceObject(state, spec, namespace, name, patched.value, dryRun)
 }
 
 const protectedNamespaces = new Set(["default", "kube-system", "kube-public"])

@@ -110,7 +110,7 @@ export const unsupportedMediaType = (contentType: string): ApiResponse =>
     415,
     "UnsupportedMediaType",
     `the body of the request was in an unknown format (${contentType}); accepted media types: application/json, ` +
-      "application/merge-patch+json, application/strategic-merge-patch+json"
+      "application/merge-patch+json, application/strategic-merge-patch+json, application/json-patch+json"
   )
 
 /** 200 `Status` a deletion of a namespaced object answers with. */
