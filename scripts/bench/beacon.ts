@@ -11,7 +11,7 @@ import { writeFile } from "node:fs/promises"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
 import { beaconOpener, startBeacon } from "./internal/Beacon.ts"
-import { scopedTempDir } from "./internal/ChildProcess.ts"
+import { keepCoresAwake, scopedTempDir } from "./internal/ChildProcess.ts"
 import { ensureHaproxy, type HaproxyAvailability, startHaproxy } from "./internal/Haproxy.ts"
 import { type Identity, makeIdentities, makeLoopbackServerCertificate } from "./internal/Identities.ts"
 import {
@@ -166,7 +166,7 @@ const roundTripFields = (path: RoundTripFigures | undefined, direct: RoundTripFi
 
 /**
  * 64-byte round trips over the direct path, the beacon and haproxy, taking turns in rounds on a fresh beacon and
- * haproxy that do nothing else meanwhile.
+ * haproxy that do nothing else meanwhile, with every core kept awake by a lowest-priority busy loop.
  */
 const measureRoundTrips = (
   dir: string,
@@ -187,6 +187,7 @@ const measureRoundTrips = (
       const haproxy = yield* startHaproxy(dir, haproxyPem, backend.port, 1_000)
       haproxyPath = paths.push(backend.opener(haproxy.port)) - 1
     }
+    yield* keepCoresAwake(cpus().length, 120)
     const figures = yield* step(
       `round trips of 64 bytes: ${ROUNDS} rounds of ${plan.roundTrips / ROUNDS} on ${paths.length} paths in turn`,
       () => interleavedRoundTrips(paths, ROUNDS, plan.roundTrips / ROUNDS, plan.roundTripWarmup)
@@ -418,6 +419,8 @@ const definitions = {
   cpuSecondsPerGiB: "user+system CPU seconds of the relay process (/proc/<pid>/stat) during that transfer, per GiB",
   addedRoundTripUs: "median round trip of one 64-byte message echoed by the far end through the relay, minus the " +
     "median of the same echo over a direct TLS connection to the in-process TLS backend (direct.roundTripMedianUs)",
+  roundTripCores: "while the round trips run, one busy loop per core at nice 19 keeps idle cores from sleeping: " +
+    "otherwise the wake-up of a sleeping core, not the relay, dominates every hop through another process",
   roundTripRoundMediansUs: "the round trips run in rounds, the direct path, the beacon and haproxy taking turns, " +
     "so that all three meet the same changes in the machine's load; these are the medians of each round, and if " +
     "they differ much the load changed during the run",

@@ -6,7 +6,7 @@ import { Data, Effect } from "effect"
 import type { Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { setPriority, tmpdir } from "node:os"
 import { join } from "node:path"
 
 /** A child process that could not be started, exited early, or never said it was ready. */
@@ -103,6 +103,23 @@ const stopChild = (child: ChildProcess): Effect.Effect<void> =>
       child.kill("SIGTERM")
     })
   )
+
+/**
+ * Starts one busy loop per core at the lowest priority (nice 19), each ending by itself after `seconds`: it runs only
+ * when nothing else wants the core, and keeps idle cores from sleeping, whose wake-up would otherwise dominate a
+ * round trip through another process.
+ */
+export const keepCoresAwake = (cores: number, seconds: number): Effect.Effect<void, ChildError, Scope.Scope> =>
+  Effect.forEach(Array.from({ length: cores }, (_, i) => i), (i) =>
+    Effect.gen(function*() {
+      const child = yield* spawnChild(`busy loop ${i}`, process.execPath, [
+        "-e",
+        `console.log("busy"); const end = Date.now() + ${seconds * 1000}; while (Date.now() < end) {}`
+      ])
+      yield* Effect.sync(() => setPriority(child.pid, 19))
+      // Node.js takes a moment to start; the loop must run before the first round trip.
+      yield* waitForLine(child, (line) => line === "busy" ? true : undefined, 10_000)
+    }), { discard: true })
 
 /** Waits until `parse` returns a value for a line of the child's output; fails if the child exits or time runs out. */
 export const waitForLine = <A>(
