@@ -31,11 +31,13 @@ const parseListen = (text: string): Option.Option<{ readonly host: string; reado
 }
 
 const listen = Options.text("listen").pipe(
-  Options.withDescription("HOST:PORT to serve HTTPS on; port 0 picks a free port"),
+  Options.withPseudoName("HOST:PORT"),
+  Options.withDescription("HOST:PORT to serve HTTPS on; port 0 picks a free port. Default: 127.0.0.1:6443."),
   Options.withDefault("127.0.0.1:6443")
 )
 
 const kubeconfigOut = Options.text("kubeconfig-out").pipe(
+  Options.withPseudoName("FILE"),
   Options.withDescription("where to write a kubeconfig for the dev API (context cloudtaser-dev, admin token)"),
   Options.optional
 )
