@@ -13,6 +13,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { isIP } from "node:net"
 import { hostname } from "node:os"
+import { setFlagsFromString } from "node:v8"
 
 /** A host and port to listen on. */
 export interface ListenAddress {
@@ -315,6 +316,11 @@ const listenFailure = (addr: ListenAddress, error: BeaconServer.BeaconStartError
  */
 export const serve = (flags: BeaconFlags) =>
   Effect.gen(function*() {
+    // Relayed bytes live in TLS buffers outside the JavaScript heap. By default V8 answers each few dozen MB of such
+    // external memory with a full mark-compact, whose cost grows with the whole heap the program has loaded; counted
+    // in the global heap limit instead, they are collected along with the heap and the relay spends about a third
+    // less CPU per byte. It takes effect at the next collection, so setting it here, before any socket, is enough.
+    yield* Effect.sync(() => setFlagsFromString("--external-memory-accounted-in-global-limit"))
     const tls = yield* tlsCredentials(flags)
 
     const beacon = yield* BeaconServer.make({
