@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck, Option } from "effect"
-import { formatAddress, formatDuration, parseAddress, parseDuration } from "../src/commands/Beacon.ts"
+import { formatDuration, parseDuration } from "../src/commands/Beacon.ts"
+import { formatAddress, parseAddress } from "../src/ListenAddress.ts"
 
 describe("beacon flags", () => {
   it("reads addresses as host:port, with :port meaning every interface", () => {

@@ -6,6 +6,7 @@ import { KubeDevApi } from "@cloudtaser/kube/KubeDevApi"
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, Schema } from "effect"
+import { parseAddress } from "../ListenAddress.ts"
 
 /** The `--listen` value could not be read, or the kubeconfig could not be written. */
 export class DevKubeError extends Schema.TaggedError<DevKubeError>()("DevKubeError", {
@@ -22,12 +23,6 @@ export class DevKubeError extends Schema.TaggedError<DevKubeError>()("DevKubeErr
           "pass another --kubeconfig-out FILE"
     }
   }
-}
-
-const parseListen = (text: string): Option.Option<{ readonly host: string; readonly port: number }> => {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim())
-  if (match === null || Number(match[3]) > 65535) return Option.none()
-  return Option.some({ host: (match[1] ?? match[2])!, port: Number(match[3]) })
 }
 
 const listen = Options.text("listen").pipe(
@@ -48,7 +43,7 @@ export const devKubeCommand = Command.make(
   { listen, kubeconfigOut },
   (options) =>
     Effect.gen(function*() {
-      const address = yield* parseListen(options.listen).pipe(
+      const address = yield* parseAddress(options.listen).pipe(
         Effect.mapError(() => new DevKubeError({ reason: "bad_listen", detail: options.listen }))
       )
       const fs = yield* FileSystem.FileSystem

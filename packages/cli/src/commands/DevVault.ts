@@ -7,6 +7,7 @@ import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Option, Schema } from "effect"
 import * as Crypto from "node:crypto"
+import { parseAddress } from "../ListenAddress.ts"
 
 /** The command's options could not be used as given. */
 export class DevVaultError extends Schema.TaggedError<DevVaultError>()("DevVaultError", {
@@ -25,12 +26,6 @@ export class DevVaultError extends Schema.TaggedError<DevVaultError>()("DevVault
         return `cannot read ${this.detail}: check the path and the file's permissions`
     }
   }
-}
-
-const parseListen = (text: string): Option.Option<{ readonly host: string; readonly port: number }> => {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim())
-  if (match === null || Number(match[3]) > 65535) return Option.none()
-  return Option.some({ host: (match[1] ?? match[2])!, port: Number(match[3]) })
 }
 
 const listen = Options.text("listen").pipe(
@@ -66,7 +61,7 @@ export const devVaultCommand = Command.make(
   { listen, rootToken, tlsCert, tlsKey },
   (options) =>
     Effect.gen(function*() {
-      const address = yield* parseListen(options.listen).pipe(
+      const address = yield* parseAddress(options.listen).pipe(
         Effect.mapError(() => new DevVaultError({ reason: "bad_listen", detail: options.listen }))
       )
       const fs = yield* FileSystem.FileSystem
