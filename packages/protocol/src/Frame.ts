@@ -12,11 +12,7 @@ import type {
 } from "./Hello.ts"
 import * as codec from "./internal/codec.ts"
 
-/** Most bytes a frame payload may hold. A longer length is `frame_too_large`, whatever the type. */
-export const MAX_PAYLOAD = 16384
-
-/** Size of the frame header: type (1) and payload length (4). */
-export const HEADER_SIZE = 5
+export { HEADER_SIZE, MAX_PAYLOAD } from "./internal/wire.ts"
 
 /** The client roles as they appear on the wire. */
 export const Role = {

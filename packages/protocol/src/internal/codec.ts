@@ -3,16 +3,16 @@ import { Either } from "effect"
 import type { Frame, Role } from "../Frame.ts"
 import { FrameDecodeError, FrameEncodeError } from "../FrameError.ts"
 import type { HelloPayload } from "../Hello.ts"
-
-// Kept as literals here rather than imported from Frame.ts and Hello.ts, which import this module.
-const MAX_PAYLOAD = 16384
-const HEADER_SIZE = 5
-const INFO_HASH_SIZE = 32
-const NONCE_SIZE = 32
-const SESSION_ID_SIZE = 16
-const PING_DATA_SIZE = 8
-const MAX_REASON_BYTES = 256
-const PROOF_CONTEXT = "cloudtaser-beacon/1 hello"
+import {
+  HEADER_SIZE,
+  INFO_HASH_SIZE,
+  MAX_PAYLOAD,
+  MAX_REASON_BYTES,
+  NONCE_SIZE,
+  PING_DATA_SIZE,
+  PROOF_CONTEXT,
+  SESSION_ID_SIZE
+} from "./wire.ts"
 
 export const TYPE_CHALLENGE = 0x01
 export const TYPE_HELLO = 0x02
