@@ -16,7 +16,7 @@ import {
 import { rawConnect } from "./support/RawClient.ts"
 
 describe("drain", () => {
-  it.scopedLive("refuses waiters and new connections, lets a paired session flow until the deadline, then cuts it", () =>
+  it.scopedLive("refuses waiters and new connections, lets a paired session flow to the deadline, then cuts it", () =>
     Effect.gen(function*() {
       const { spans, tracer } = yield* recordingTracer
       const beacon = yield* startBeacon({ drainDeadlineMs: 700 }).pipe(

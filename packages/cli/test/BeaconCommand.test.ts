@@ -258,7 +258,7 @@ describe("cloudtaser-beacon", () => {
       expect(messages.at(-1)).toBe("beacon stopped")
     }))
 
-  it.scopedLive("on SIGTERM turns /readyz to 503, lets a paired session relay until it ends, flushes its span, exits 0", () =>
+  it.scopedLive("on SIGTERM: /readyz 503, a paired session relays until it ends, its span is flushed, exit 0", () =>
     Effect.gen(function*() {
       const otlp = yield* collector
       const beacon = yield* startBeacon([

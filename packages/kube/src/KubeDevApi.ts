@@ -28,7 +28,10 @@ export interface KubeDevApiOptions {
   readonly host?: string | undefined
   /** Default 0: any free port. */
   readonly port?: number | undefined
-  /** The service-account token issuer; default the one real clusters use, `https://kubernetes.default.svc.cluster.local`. */
+  /**
+   * The service-account token issuer; default the one real clusters use,
+   * `https://kubernetes.default.svc.cluster.local`.
+   */
   readonly issuer?: string | undefined
 }
 

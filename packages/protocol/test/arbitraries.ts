@@ -44,7 +44,7 @@ export const frame = (maxDer = 1500): fc.Arbitrary<Frame> =>
     })
   )
 
-/** A frame header of a known type with a small length, followed by random bytes: plausible input that is often wrong. */
+/** A frame header of a known type with a small length, then random bytes: plausible input that is often wrong. */
 export const plausibleFrame: fc.Arbitrary<Uint8Array> = fc
   .tuple(fc.constantFrom(1, 2, 3, 4, 5, 6, 7, 15), fc.uint8Array({ maxLength: 80 }), fc.integer({ min: -3, max: 3 }))
   .map(([type, payload, skew]) => {

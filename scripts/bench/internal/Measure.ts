@@ -196,8 +196,8 @@ export interface MemoryPerHeld {
 
 /**
  * Lets the relay settle for `settleMs` and reads its RSS, opens `count` held connections with `inFlight` workers (each
- * `open` resolves with the sockets to keep), lets the relay settle again, reads RSS again and divides the difference by the number held. Every
- * socket is destroyed before this returns.
+ * `open` resolves with the sockets to keep), lets the relay settle again, reads RSS again and divides the difference
+ * by the number held. Every socket is destroyed before this returns.
  */
 export const memoryPerHeld = async (
   relayPid: number,

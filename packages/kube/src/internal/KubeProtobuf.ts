@@ -1,6 +1,7 @@
 /**
- * Reads the protobuf request bodies kubectl and client-go send for built-in kinds (`application/vnd.kubernetes.protobuf`)
- * into the JSON form the dev API stores, for the kinds it serves. Unknown fields are skipped, as protobuf allows.
+ * Reads the protobuf request bodies kubectl and client-go send for built-in kinds
+ * (`application/vnd.kubernetes.protobuf`) into the JSON form the dev API stores, for the kinds it serves. Unknown
+ * fields are skipped, as protobuf allows.
  */
 
 type Scalar = "string" | "bytes" | "bool" | "int64"

@@ -67,7 +67,8 @@ export const makeHttpClient = (tls: TlsOptions): Effect.Effect<HttpClient.HttpCl
 
 /**
  * Checks that a CA bundle holds at least one certificate and only parseable ones: Node's TLS silently ignores a
- * bundle it cannot read and then reports an untrusted certificate, which would send the user looking in the wrong place.
+ * bundle it cannot read and then reports an untrusted certificate, which would send the user looking in the wrong
+ * place.
  */
 export const checkCaBundle = (
   caCertPem: string | ReadonlyArray<string> | undefined
