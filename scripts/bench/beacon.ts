@@ -1,27 +1,34 @@
 /**
- * Measures the beacon relay against haproxy doing the same TLS-to-TLS relaying on this machine, and prints the
- * figures as one JSON line on stdout (progress goes to stderr). `--quick` runs smaller counts for a smoke test;
- * `--only beacon|haproxy` measures one side; `--cpu-prof-dir DIR` writes a V8 CPU profile of each beacon process
- * into DIR; `--beacon-node-option OPT` (repeatable) passes a Node.js option to the beacon; `--beacon-log FILE` keeps
- * what the beacon prints. See README.md.
+ * Measures the beacon relay against a bare Node.js relay of the same protocol and against haproxy doing the same
+ * TLS-to-TLS relaying, all in the same run on this machine, and prints the figures as one JSON line on stdout
+ * (progress goes to stderr). `--quick` runs smaller counts for a smoke test; `--only beacon,bare,haproxy` (any of
+ * them) measures only those; `--cpu-prof-dir DIR` writes a V8 CPU profile of each beacon and bare relay process into
+ * DIR; `--beacon-node-option OPT` (repeatable) passes a Node.js option to the beacon; `--beacon-log FILE` keeps what
+ * the beacon prints. See README.md.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Data, Duration, Effect } from "effect"
+import type { Scope } from "effect"
 import { writeFile } from "node:fs/promises"
 import { cpus, loadavg } from "node:os"
 import { join } from "node:path"
-import { beaconOpener, startBeacon } from "./internal/Beacon.ts"
-import { keepCoresAwake, scopedTempDir } from "./internal/ChildProcess.ts"
+import type { Duplex } from "node:stream"
+import { startBareRelay } from "./internal/BareRelayChild.ts"
+import { beaconOpener, type RunningRelay, startBeacon } from "./internal/Beacon.ts"
+import { type ChildError, keepCoresAwake, scopedTempDir } from "./internal/ChildProcess.ts"
 import { ensureHaproxy, type HaproxyAvailability, startHaproxy } from "./internal/Haproxy.ts"
 import { type Identity, makeIdentities, makeLoopbackServerCertificate } from "./internal/Identities.ts"
 import {
   confirmPath,
   interleavedRoundTrips,
+  type MemoryPerHeld,
   memoryPerHeld,
   progress,
   type RoundTripFigures,
   setupLatencies,
+  type SetupRate,
   setupRate,
+  type Throughput,
   throughput,
   warmUp
 } from "./internal/Measure.ts"
@@ -34,12 +41,16 @@ import { startTlsBackend, type TlsBackend } from "./internal/TlsBackend.ts"
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
 
-const usage = "usage: node scripts/bench/beacon.ts [--quick] [--only beacon|haproxy] [--cpu-prof-dir DIR] " +
+const usage = "usage: node scripts/bench/beacon.ts [--quick] [--only beacon,bare,haproxy] [--cpu-prof-dir DIR] " +
   "[--beacon-node-option OPTION]... [--beacon-log FILE]"
+
+/** What a run can measure; `--only` picks some of them. */
+const SIDES = ["beacon", "bare", "haproxy"] as const
+type Side = (typeof SIDES)[number]
 
 interface Flags {
   quick: boolean
-  only: "beacon" | "haproxy" | undefined
+  only: ReadonlySet<Side> | undefined
   cpuProfDir: string | undefined
   beaconNodeOptions: Array<string>
   beaconLog: string | undefined
@@ -65,11 +76,14 @@ const parseFlags = (argv: ReadonlyArray<string>): Flags | string => {
     }
     const value = argv[++i]
     if (value === undefined) return `${flag} needs a value`
-    if (flag === "--only" && (value === "beacon" || value === "haproxy")) flags.only = value
-    else if (flag === "--cpu-prof-dir") flags.cpuProfDir = value
+    if (flag === "--only") {
+      const sides = value.split(",")
+      const unknown = sides.find((side) => !(SIDES as ReadonlyArray<string>).includes(side))
+      if (unknown !== undefined) return `--only takes a comma-separated list of ${SIDES.join(", ")}, not ${unknown}`
+      flags.only = new Set(sides as Array<Side>)
+    } else if (flag === "--cpu-prof-dir") flags.cpuProfDir = value
     else if (flag === "--beacon-node-option") flags.beaconNodeOptions.push(value)
-    else if (flag === "--beacon-log") flags.beaconLog = value
-    else return `--only takes beacon or haproxy, not ${value}`
+    else flags.beaconLog = value
   }
   return flags
 }
@@ -80,6 +94,8 @@ if (typeof parsed === "string") {
   process.exit(2)
 }
 const { beaconLog, beaconNodeOptions, cpuProfDir, only, quick } = parsed
+const measures = (side: Side): boolean => only === undefined || only.has(side)
+const notMeasured = { skipped: true as const, note: `not measured: --only ${[...(only ?? [])].join(",")}` }
 
 /** The counts of one run. */
 const plan = quick
@@ -132,12 +148,8 @@ const step = <A>(name: string, run: () => Promise<A>) =>
 
 const kib = (bytes: number) => round(bytes / 1024, 1)
 
-const beaconArgs = (label: string): ReadonlyArray<string> => [
-  ...beaconNodeOptions,
-  ...(cpuProfDir === undefined
-    ? []
-    : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=beacon-${label}.cpuprofile`])
-]
+const cpuProfArgs = (name: string): ReadonlyArray<string> =>
+  cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`]
 
 interface Shared {
   readonly dir: string
@@ -146,13 +158,40 @@ interface Shared {
   readonly backend: TlsBackend
   readonly haproxy: HaproxyAvailability
   readonly haproxyPem: string
+  /** The relays that speak the beacon protocol and are to be measured, in the order they take turns. */
+  readonly pairingRelays: ReadonlyArray<PairingRelay>
   /** Undefined when the round-trip phase failed. */
   readonly roundTrips: RoundTrips | undefined
 }
 
+/** A relay that speaks the beacon protocol (the beacon or the bare relay), and how to start a fresh process of it. */
+interface PairingRelay {
+  readonly side: "beacon" | "bare"
+  /** How progress lines name it. */
+  readonly label: string
+  /** Starts a fresh process for the phase `phase`, able to hold `capacity` waiting clients. */
+  readonly start: (phase: string, capacity: number) => Effect.Effect<RunningRelay, ChildError, Scope.Scope>
+}
+
+const pairingRelays = (dir: string, server: Shared["server"]): ReadonlyArray<PairingRelay> =>
+  [
+    {
+      side: "beacon" as const,
+      label: "beacon",
+      start: (phase: string, capacity: number) =>
+        startBeacon(dir, server, capacity, [...beaconNodeOptions, ...cpuProfArgs(`beacon-${phase}`)], beaconLog)
+    },
+    {
+      side: "bare" as const,
+      label: "bare relay",
+      start: (phase: string) => startBareRelay(dir, server, cpuProfArgs(`bare-${phase}`))
+    }
+  ].filter((relay) => measures(relay.side))
+
 interface RoundTrips {
   readonly direct: RoundTripFigures
   readonly beacon: RoundTripFigures | undefined
+  readonly bare: RoundTripFigures | undefined
   readonly haproxy: RoundTripFigures | undefined
 }
 
@@ -165,134 +204,200 @@ const roundTripFields = (path: RoundTripFigures | undefined, direct: RoundTripFi
 })
 
 /**
- * 64-byte round trips over the direct path, the beacon and haproxy, taking turns in rounds on a fresh beacon and
- * haproxy that do nothing else meanwhile, with every core kept awake by a lowest-priority busy loop.
+ * 64-byte round trips over the direct path, the beacon, the bare relay and haproxy, taking turns in rounds on fresh
+ * relay processes that do nothing else meanwhile, with every core kept awake by a lowest-priority busy loop.
  */
 const measureRoundTrips = (
-  dir: string,
-  server: Shared["server"],
+  relays: ReadonlyArray<PairingRelay>,
   identities: ReadonlyArray<Identity>,
   backend: TlsBackend,
-  haproxyPem: string | undefined
+  haproxyPem: string | undefined,
+  dir: string
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const paths: Array<SessionOpener> = [backend.opener(backend.port)]
-    let beaconPath: number | undefined
-    let haproxyPath: number | undefined
-    if (only !== "haproxy") {
-      const beacon = yield* startBeacon(dir, server, 1_000, beaconArgs("roundtrips"), beaconLog)
-      beaconPath = paths.push(beaconOpener(beacon.port, identities)) - 1
+    const pathOf = new Map<PairingRelay["side"] | "haproxy", number>()
+    for (const relay of relays) {
+      const running = yield* relay.start("roundtrips", 1_000)
+      pathOf.set(relay.side, paths.push(beaconOpener(running.port, identities)) - 1)
     }
     if (haproxyPem !== undefined) {
       const haproxy = yield* startHaproxy(dir, haproxyPem, backend.port, 1_000)
-      haproxyPath = paths.push(backend.opener(haproxy.port)) - 1
+      pathOf.set("haproxy", paths.push(backend.opener(haproxy.port)) - 1)
     }
     yield* keepCoresAwake(cpus().length, 120)
     const figures = yield* step(
       `round trips of 64 bytes: ${ROUNDS} rounds of ${plan.roundTrips / ROUNDS} on ${paths.length} paths in turn`,
       () => interleavedRoundTrips(paths, ROUNDS, plan.roundTrips / ROUNDS, plan.roundTripWarmup)
     )
-    return {
-      direct: figures[0]!,
-      beacon: beaconPath === undefined ? undefined : figures[beaconPath],
-      haproxy: haproxyPath === undefined ? undefined : figures[haproxyPath]
-    } satisfies RoundTrips
+    const of = (side: PairingRelay["side"] | "haproxy") => {
+      const path = pathOf.get(side)
+      return path === undefined ? undefined : figures[path]
+    }
+    return { direct: figures[0]!, beacon: of("beacon"), bare: of("bare"), haproxy: of("haproxy") } satisfies RoundTrips
   }))
 
 const ROUNDS = 5
 
-/** Every beacon figure; each of the three phases runs on a fresh beacon process. */
-const measureBeacon = (shared: Shared) =>
+/** One pairing relay's measurement so far: the first failure ends it, and its later steps are skipped. */
+interface RelayRun {
+  readonly relay: PairingRelay
+  failure: string | undefined
+}
+
+/**
+ * Runs `run` for each relay in turn, in the order given, skipping relays that have failed; a failure is kept as the
+ * relay's result and does not stop the others.
+ */
+const inTurn = <A, E extends { readonly message: string }>(
+  runs: ReadonlyArray<RelayRun>,
+  run: (relay: PairingRelay, index: number) => Effect.Effect<A, E, Scope.Scope>
+): Effect.Effect<Array<A | undefined>, never, Scope.Scope> =>
+  Effect.forEach(
+    runs,
+    (state, index) =>
+      state.failure !== undefined ? Effect.succeed(undefined) : run(state.relay, index).pipe(
+        Effect.catchAll((error) =>
+          Effect.sync(() => {
+            state.failure = error.message
+            progress(`${state.relay.label} failed: ${error.message}`)
+            return undefined
+          })
+        )
+      )
+  )
+
+/** What the traffic phase measured on one relay. */
+interface Traffic {
+  readonly latencies: ReadonlyArray<number>
+  readonly rate: SetupRate
+  readonly bulk: Throughput
+  readonly startupSeconds: number
+  readonly openFiles: number | null
+}
+
+/**
+ * Every figure of the relays that speak the beacon protocol, taken the same way on each. The traffic phase runs one
+ * process of each relay side by side and lets them take turns in every step (warm-up, latency, rate, transfer), so
+ * that they meet the same drift in the machine's load; waiting and paired memory are measured on fresh processes,
+ * one relay after the other.
+ */
+const measurePairingRelays = (shared: Shared) =>
   Effect.gen(function*() {
     const capacity = plan.heldCount + plan.inFlight + 100
+    const runs: ReadonlyArray<RelayRun> = shared.pairingRelays.map((relay) => ({ relay, failure: undefined }))
 
     const traffic = yield* Effect.scoped(Effect.gen(function*() {
-      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("traffic"), beaconLog)
-      progress(`beacon listening on ${beacon.addr} (pid ${beacon.child.pid})`)
-      const opener = beaconOpener(beacon.port, shared.identities)
-      yield* step("beacon: warm-up pairings", () => warmUp(opener, plan.warmupSessions, 10))
-      const latencies = yield* step(
-        `beacon: ${plan.latencyCount} pairings one at a time`,
-        () => setupLatencies(opener, plan.latencyCount, plan.phaseDeadlineMs)
+      const started = yield* inTurn(runs, (relay) =>
+        Effect.gen(function*() {
+          const running = yield* relay.start("traffic", capacity)
+          progress(`${relay.label} listening on 127.0.0.1:${running.port} (pid ${running.child.pid})`)
+          const opener = beaconOpener(running.port, shared.identities)
+          yield* step(`${relay.label}: warm-up pairings`, () => warmUp(opener, plan.warmupSessions, 10))
+          return { running, opener }
+        }))
+      const on = (index: number) => started[index]!
+      const latencies = yield* inTurn(runs, (relay, i) =>
+        step(
+          `${relay.label}: ${plan.latencyCount} pairings one at a time`,
+          () => setupLatencies(on(i).opener, plan.latencyCount, plan.phaseDeadlineMs)
+        ))
+      const rates = yield* inTurn(runs, (relay, i) =>
+        step(
+          `${relay.label}: ${plan.rateTotal} pairings, ${plan.inFlight} in flight`,
+          () => setupRate(on(i).opener, on(i).running.child.pid, plan.inFlight, plan.rateTotal, plan.phaseDeadlineMs)
+        ))
+      const bulks = yield* inTurn(runs, (relay, i) =>
+        step(
+          `${relay.label}: ${plan.transferBytes / MiB} MiB through one session`,
+          () => throughput(on(i).opener, on(i).running.child.pid, plan.transferBytes, plan.transferWarmupBytes)
+        ))
+      return runs.map((_, i): Traffic | undefined =>
+        started[i] === undefined || latencies[i] === undefined || rates[i] === undefined || bulks[i] === undefined
+          ? undefined
+          : {
+            latencies: latencies[i],
+            rate: rates[i],
+            bulk: bulks[i],
+            startupSeconds: started[i].running.startupSeconds,
+            openFiles: openFileLimit(started[i].running.child.pid)
+          }
       )
-      const rate = yield* step(
-        `beacon: ${plan.rateTotal} pairings, ${plan.inFlight} in flight`,
-        () => setupRate(opener, beacon.child.pid, plan.inFlight, plan.rateTotal, plan.phaseDeadlineMs)
-      )
-      const bulk = yield* step(
-        `beacon: ${plan.transferBytes / MiB} MiB through one session`,
-        () => throughput(opener, beacon.child.pid, plan.transferBytes, plan.transferWarmupBytes)
-      )
-      const openFiles = openFileLimit(beacon.child.pid)
-      return { latencies, rate, bulk, startupSeconds: beacon.startupSeconds, openFiles }
     }))
 
-    const waiting = yield* Effect.scoped(Effect.gen(function*() {
-      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("waiting"), beaconLog)
-      const opener = beaconOpener(beacon.port, shared.identities)
-      yield* step("beacon: warm-up pairings", () => warmUp(opener, plan.warmupSessions, 10))
-      return yield* step(
-        `beacon: memory with ${plan.heldCount} waiting bridges`,
-        () =>
-          memoryPerHeld(
-            beacon.child.pid,
-            plan.heldCount,
-            plan.inFlight,
-            plan.phaseDeadlineMs,
-            plan.settleMs,
-            waitingBridge(beacon.port, shared.identities)
+    const held = (
+      phase: string,
+      what: string,
+      open: (port: number) => (worker: number) => Promise<ReadonlyArray<Duplex>>
+    ) =>
+      inTurn(runs, (relay) =>
+        Effect.scoped(Effect.gen(function*() {
+          const running = yield* relay.start(phase, capacity)
+          const opener = beaconOpener(running.port, shared.identities)
+          yield* step(`${relay.label}: warm-up pairings`, () => warmUp(opener, plan.warmupSessions, 10))
+          return yield* step(
+            `${relay.label}: memory with ${plan.heldCount} ${what}`,
+            () =>
+              memoryPerHeld(
+                running.child.pid,
+                plan.heldCount,
+                plan.inFlight,
+                plan.phaseDeadlineMs,
+                plan.settleMs,
+                open(running.port)
+              )
           )
-      )
-    }))
+        })))
+    const waiting = yield* held("waiting", "waiting bridges", (port) => waitingBridge(port, shared.identities))
+    const paired = yield* held(
+      "paired",
+      "paired sessions",
+      (port) => heldSession(beaconOpener(port, shared.identities))
+    )
 
-    const paired = yield* Effect.scoped(Effect.gen(function*() {
-      const beacon = yield* startBeacon(shared.dir, shared.server, capacity, beaconArgs("paired"), beaconLog)
-      const opener = beaconOpener(beacon.port, shared.identities)
-      yield* step("beacon: warm-up pairings", () => warmUp(opener, plan.warmupSessions, 10))
-      return yield* step(
-        `beacon: memory with ${plan.heldCount} paired sessions`,
-        () =>
-          memoryPerHeld(
-            beacon.child.pid,
-            plan.heldCount,
-            plan.inFlight,
-            plan.phaseDeadlineMs,
-            plan.settleMs,
-            heldSession(opener)
-          )
-      )
-    }))
-
-    return {
-      pairingLatencyP50Ms: round(percentile(traffic.latencies, 50), 3),
-      pairingLatencyP99Ms: round(percentile(traffic.latencies, 99), 3),
-      pairings: traffic.latencies.length,
-      pairsPerSecond: round(traffic.rate.perSecond, 1),
-      pairsInFlight: plan.inFlight,
-      pairsCompleted: traffic.rate.completed,
-      pairsFailed: traffic.rate.failed,
-      ...(traffic.rate.firstError === undefined ? {} : { pairsFirstError: traffic.rate.firstError }),
-      beaconCpuMsPerPairing: round(traffic.rate.relayCpuMsPerSetup, 3),
-      beaconCpuShareWhilePairing: round(traffic.rate.relayCpuShare, 2),
-      loadGeneratorCpuShareWhilePairing: round(traffic.rate.loadGeneratorCpuShare, 2),
-      loadGeneratorCpuMsPerPairing: round(traffic.rate.loadGeneratorCpuMsPerSetup, 3),
-      relayThroughputMiBps: round(traffic.bulk.mibPerSecond, 1),
-      relayBytes: traffic.bulk.bytes,
-      cpuSecondsPerGiB: round(traffic.bulk.cpuSecondsPerGiB, 3),
-      ...roundTripFields(shared.roundTrips?.beacon, shared.roundTrips?.direct),
-      memoryPerWaitingClientKiB: kib(waiting.bytesPerHeld),
-      waitingClients: waiting.held,
-      memoryPerPairedSessionKiB: kib(paired.bytesPerHeld),
-      pairedSessions: paired.held,
-      idleRssMiB: round(waiting.rssBeforeBytes / MiB, 1),
-      startupSeconds: round(traffic.startupSeconds, 2),
-      openFileLimit: traffic.openFiles,
-      ...(waiting.failed + paired.failed === 0 ? {} : {
-        heldFailures: waiting.failed + paired.failed,
-        heldFirstError: waiting.firstError ?? paired.firstError
-      })
-    }
+    return runs.map((run, i) =>
+      run.failure !== undefined
+        ? { failed: true as const, error: run.failure }
+        : pairingRelayFigures(traffic[i]!, waiting[i]!, paired[i]!, shared.roundTrips?.[run.relay.side], shared)
+    )
   })
+
+/** The figures of one relay that speaks the beacon protocol, under the same names for the beacon and the bare relay. */
+const pairingRelayFigures = (
+  traffic: Traffic,
+  waiting: MemoryPerHeld,
+  paired: MemoryPerHeld,
+  roundTrips: RoundTripFigures | undefined,
+  shared: Shared
+) => ({
+  pairingLatencyP50Ms: round(percentile(traffic.latencies, 50), 3),
+  pairingLatencyP99Ms: round(percentile(traffic.latencies, 99), 3),
+  pairings: traffic.latencies.length,
+  pairsPerSecond: round(traffic.rate.perSecond, 1),
+  pairsInFlight: plan.inFlight,
+  pairsCompleted: traffic.rate.completed,
+  pairsFailed: traffic.rate.failed,
+  ...(traffic.rate.firstError === undefined ? {} : { pairsFirstError: traffic.rate.firstError }),
+  beaconCpuMsPerPairing: round(traffic.rate.relayCpuMsPerSetup, 3),
+  beaconCpuShareWhilePairing: round(traffic.rate.relayCpuShare, 2),
+  loadGeneratorCpuShareWhilePairing: round(traffic.rate.loadGeneratorCpuShare, 2),
+  loadGeneratorCpuMsPerPairing: round(traffic.rate.loadGeneratorCpuMsPerSetup, 3),
+  relayThroughputMiBps: round(traffic.bulk.mibPerSecond, 1),
+  relayBytes: traffic.bulk.bytes,
+  cpuSecondsPerGiB: round(traffic.bulk.cpuSecondsPerGiB, 3),
+  ...roundTripFields(roundTrips, shared.roundTrips?.direct),
+  memoryPerWaitingClientKiB: kib(waiting.bytesPerHeld),
+  waitingClients: waiting.held,
+  memoryPerPairedSessionKiB: kib(paired.bytesPerHeld),
+  pairedSessions: paired.held,
+  idleRssMiB: round(waiting.rssBeforeBytes / MiB, 1),
+  startupSeconds: round(traffic.startupSeconds, 2),
+  openFileLimit: traffic.openFiles,
+  ...(waiting.failed + paired.failed === 0 ? {} : {
+    heldFailures: waiting.failed + paired.failed,
+    heldFirstError: waiting.firstError ?? paired.firstError
+  })
+})
 
 /** Connects one bridge and hands its socket to be held open once it has read WAITING. */
 const waitingBridge = (port: number, identities: ReadonlyArray<Identity>) => async (worker: number) => {
@@ -391,8 +496,9 @@ const measureHaproxy = (shared: Shared) =>
 const reference = {
   source: "measured earlier on this machine with Node.js 24; the targets the beacon is held to",
   haproxy: { cpuSecondsPerGiB: 2.26, addedRoundTripUs: 50, memoryPerIdleSessionKB: 38, sessionsPerSecond: 450 },
-  bareNodeRelay: {
+  publishedBareNodeRelay: {
     description: "a bare 150-line Node.js relay speaking the same protocol",
+    note: "measured on this machine on another day: compare with bareNodeRelay from this run first",
     cpuSecondsPerGiB: 3.12,
     addedRoundTripUs: 77,
     memoryPerPairKB: 108,
@@ -401,18 +507,77 @@ const reference = {
   }
 }
 
+type PairingRelayFigures = ReturnType<typeof pairingRelayFigures>
+
+/** The figures compared between the beacon and the bare relay, and which way is better. */
+const comparedWithBareRelay = {
+  pairingLatencyP50Ms: "lower",
+  pairingLatencyP99Ms: "lower",
+  pairsPerSecond: "higher",
+  beaconCpuMsPerPairing: "lower",
+  relayThroughputMiBps: "higher",
+  cpuSecondsPerGiB: "lower",
+  addedRoundTripUs: "lower",
+  memoryPerWaitingClientKiB: "lower",
+  memoryPerPairedSessionKiB: "lower",
+  idleRssMiB: "lower",
+  startupSeconds: "lower"
+} as const satisfies Partial<Record<keyof PairingRelayFigures, "lower" | "higher">>
+
+/** Each compared figure of the beacon next to the bare relay's from the same run. */
+const versusBareRelay = (beacon: PairingRelayFigures, bare: PairingRelayFigures) =>
+  Object.fromEntries(
+    (Object.keys(comparedWithBareRelay) as Array<keyof typeof comparedWithBareRelay>).map((name) => {
+      const ours = beacon[name]
+      const theirs = bare[name]
+      const higherIsBetter = comparedWithBareRelay[name] === "higher"
+      return [name, {
+        beacon: ours,
+        bareNodeRelay: theirs,
+        ratio: ratio(ours, theirs),
+        beaconBetter: ours === null || theirs === null ? null : higherIsBetter ? ours > theirs : ours < theirs
+      }]
+    })
+  )
+
+/** The beacon against the fixed figures of a bare relay measured on another day, as targets. */
+const versusPublishedBareRelay = (beacon: PairingRelayFigures) => {
+  const published = reference.publishedBareNodeRelay
+  const targets = {
+    cpuSecondsPerGiB: { beacon: beacon.cpuSecondsPerGiB, target: published.cpuSecondsPerGiB, lowerIsBetter: true },
+    addedRoundTripUs: { beacon: beacon.addedRoundTripUs, target: published.addedRoundTripUs, lowerIsBetter: true },
+    memoryPerPairedSessionKiB: {
+      beacon: beacon.memoryPerPairedSessionKiB,
+      target: published.memoryPerPairKB,
+      lowerIsBetter: true
+    },
+    pairsPerSecond: { beacon: beacon.pairsPerSecond, target: published.pairsPerSecond, lowerIsBetter: false },
+    pairingLatencyP99Ms: {
+      beacon: beacon.pairingLatencyP99Ms,
+      target: published.pairingLatencyP99Ms,
+      lowerIsBetter: true
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(targets).map(([name, { beacon, lowerIsBetter, target }]) => [
+      name,
+      { beacon, target, meets: beacon === null ? null : lowerIsBetter ? beacon <= target : beacon >= target }
+    ])
+  )
+}
+
 const definitions = {
   pairingLatencyP50Ms: "pairings made one at a time (a bridge waits, then a broker connects): time from the broker's " +
     "tls.connect call until both the bridge and the broker have read PAIRED, 50th percentile; includes the broker's " +
-    "TLS handshake, CHALLENGE, HELLO signing and the beacon's proof and certificate checks",
+    "TLS handshake, CHALLENGE, HELLO signing and the relay's proof and certificate checks",
   pairingLatencyP99Ms: "the same, 99th percentile (nearest rank)",
   pairsPerSecond: "completed pairings per second of wall time with pairsInFlight workers, each connecting a bridge, " +
     "waiting for WAITING, connecting a broker, waiting for both PAIRED, closing both, and starting over",
-  beaconCpuMsPerPairing: "user+system CPU milliseconds of the beacon during the pairsPerSecond run, per completed " +
-    "pairing: the cost of one pairing, and 1000 / it the rate one saturated core could reach; unlike the rates it " +
-    "barely depends on what else the machine runs",
-  idleRssMiB: "the beacon's VmRSS after start-up and warm-up pairings, before the waiting clients connect",
-  startupSeconds: "from spawning the beacon process to its \"beacon listening\" log line",
+  beaconCpuMsPerPairing: "user+system CPU milliseconds of the relay process (the beacon, or under bareNodeRelay the " +
+    "bare relay) during the pairsPerSecond run, per completed pairing: the cost of one pairing, and 1000 / it the " +
+    "rate one saturated core could reach; unlike the rates it barely depends on what else the machine runs",
+  idleRssMiB: "the relay's VmRSS after start-up and warm-up pairings, before the waiting clients connect",
+  startupSeconds: "from spawning the relay process to the line that says it listens",
   relayThroughputMiBps:
     "relayBytes written by the broker into one paired session in 64 KiB writes with backpressure, " +
     "divided by the time from the first write until the bridge has read the last byte",
@@ -421,15 +586,24 @@ const definitions = {
     "median of the same echo over a direct TLS connection to the in-process TLS backend (direct.roundTripMedianUs)",
   roundTripCores: "while the round trips run, one busy loop per core at nice 19 keeps idle cores from sleeping: " +
     "otherwise the wake-up of a sleeping core, not the relay, dominates every hop through another process",
-  roundTripRoundMediansUs: "the round trips run in rounds, the direct path, the beacon and haproxy taking turns, " +
-    "so that all three meet the same changes in the machine's load; these are the medians of each round, and if " +
-    "they differ much the load changed during the run",
-  memoryPerWaitingClientKiB: "increase of the beacon's VmRSS (/proc/<pid>/status) after waitingClients bridges " +
-    "have read WAITING, divided by waitingClients; read after a 2 s settle on a fresh beacon warmed up by pairings",
-  memoryPerPairedSessionKiB: "the same with pairedSessions paired sessions (two sockets each at the beacon) that " +
+  roundTripRoundMediansUs: "the round trips run in rounds, the direct path, the beacon, the bare relay and haproxy " +
+    "taking turns, so that all of them meet the same changes in the machine's load; these are the medians of each " +
+    "round, and if they differ much the load changed during the run",
+  memoryPerWaitingClientKiB: "increase of the relay's VmRSS (/proc/<pid>/status) after waitingClients bridges " +
+    "have read WAITING, divided by waitingClients; read after a 2 s settle on a fresh process warmed up by pairings",
+  memoryPerPairedSessionKiB: "the same with pairedSessions paired sessions (two sockets each at the relay) that " +
     "have each carried one byte from broker to bridge",
   direct: "the load generator's own ceiling: the same sessions, round trips and transfer over one TLS connection " +
     "straight to the in-process TLS backend, with no relay; its CPU figure is the load generator's for both ends",
+  bareNodeRelay: "scripts/bench/internal/BareRelay.ts: a plain Node.js relay of the same protocol (node:tls with " +
+    "Node's defaults, the protocol package's frame codec, node:crypto checks of every HELLO without caching, " +
+    "pipe() between the paired sockets) with no limits, metrics, logs, tracing or drain; measured with the same " +
+    "clients and phases as the beacon and under the same figure names, taking turns with it in every step of the " +
+    "traffic phase",
+  vsBareNodeRelay: "each figure of the beacon next to the bare relay's from this run: ratio is beacon / bare relay, " +
+    "beaconBetter says whether the beacon did better (lower, except pairsPerSecond and relayThroughputMiBps)",
+  vsPublishedBareNodeRelay: "the beacon against reference.publishedBareNodeRelay, fixed figures of a bare relay " +
+    "measured on another day: with latencies varying by a third between runs here, a guide, not a verdict",
   haproxy: "haproxy 1 thread, tcp mode, TLS frontend (bind ssl crt) and TLS backend (server ssl verify none " +
     "no-ssl-reuse) to a TLS server inside the load generator; a session is set up when the backend has read the " +
     "client's first 8 bytes; memoryPerIdleSessionKiB counts idle client-haproxy-backend sessions",
@@ -446,10 +620,11 @@ const program = Effect.gen(function*() {
   const server = yield* makeLoopbackServerCertificate
   const identities = yield* makeIdentities(plan.inFlight)
   const backend = yield* startTlsBackend({ key: server.keyPem, cert: server.certPem })
+  const relays = pairingRelays(dir, server)
 
-  const haproxyAvailability = only === "beacon"
-    ? { available: false as const, note: "not measured: --only beacon" }
-    : yield* ensureHaproxy(progress)
+  const haproxyAvailability = measures("haproxy")
+    ? yield* ensureHaproxy(progress)
+    : { available: false as const, note: notMeasured.note }
   const haproxyPem = join(dir, "haproxy.pem")
   yield* Effect.promise(() => writeFile(haproxyPem, server.certPem + server.keyPem, { mode: 0o600 }))
 
@@ -464,11 +639,11 @@ const program = Effect.gen(function*() {
     () => throughput(directOpener, process.pid, plan.transferBytes, plan.transferWarmupBytes)
   )
   const roundTrips = yield* measureRoundTrips(
-    dir,
-    server,
+    relays,
     identities,
     backend,
-    haproxyAvailability.available ? haproxyPem : undefined
+    haproxyAvailability.available ? haproxyPem : undefined,
+    dir
   ).pipe(
     Effect.map((figures): RoundTrips | undefined => figures),
     Effect.catchAll((error) =>
@@ -485,45 +660,31 @@ const program = Effect.gen(function*() {
     backend,
     haproxy: haproxyAvailability,
     haproxyPem,
+    pairingRelays: relays,
     roundTrips
   }
 
-  const beacon = only === "haproxy"
-    ? { skipped: true as const, note: "not measured: --only haproxy" }
-    : yield* measureBeacon(shared).pipe(
-      Effect.catchAll((error) => Effect.succeed({ failed: true as const, error: error.message }))
-    )
+  const measured = yield* measurePairingRelays(shared)
+  const resultOf = (side: PairingRelay["side"]) => {
+    const index = relays.findIndex((relay) => relay.side === side)
+    return index < 0 ? notMeasured : measured[index]!
+  }
+  const beacon = resultOf("beacon")
+  const bareNodeRelay = resultOf("bare")
   const haproxy = yield* measureHaproxy(shared).pipe(
     Effect.catchAll((error) => Effect.succeed({ failed: true as const, error: error.message }))
   )
 
   const { addedRoundTripUs: _zero, ...directRoundTrips } = roundTripFields(roundTrips?.direct, roundTrips?.direct)
-  const ratios = "failed" in beacon || "skipped" in beacon || "failed" in haproxy || "skipped" in haproxy ? null : {
-    cpuSecondsPerGiB: ratio(beacon.cpuSecondsPerGiB, haproxy.cpuSecondsPerGiB),
-    addedRoundTripUs: ratio(beacon.addedRoundTripUs, haproxy.addedRoundTripUs),
-    memoryPerSessionKiB: ratio(beacon.memoryPerPairedSessionKiB, haproxy.memoryPerIdleSessionKiB),
-    setupsPerSecond: ratio(beacon.pairsPerSecond, haproxy.sessionsPerSecond),
-    cpuMsPerSetup: ratio(beacon.beaconCpuMsPerPairing, haproxy.haproxyCpuMsPerSession),
-    relayThroughputMiBps: ratio(beacon.relayThroughputMiBps, haproxy.relayThroughputMiBps)
+  const beaconMeasured = "failed" in beacon || "skipped" in beacon ? undefined : beacon
+  const ratios = beaconMeasured === undefined || "failed" in haproxy || "skipped" in haproxy ? null : {
+    cpuSecondsPerGiB: ratio(beaconMeasured.cpuSecondsPerGiB, haproxy.cpuSecondsPerGiB),
+    addedRoundTripUs: ratio(beaconMeasured.addedRoundTripUs, haproxy.addedRoundTripUs),
+    memoryPerSessionKiB: ratio(beaconMeasured.memoryPerPairedSessionKiB, haproxy.memoryPerIdleSessionKiB),
+    setupsPerSecond: ratio(beaconMeasured.pairsPerSecond, haproxy.sessionsPerSecond),
+    cpuMsPerSetup: ratio(beaconMeasured.beaconCpuMsPerPairing, haproxy.haproxyCpuMsPerSession),
+    relayThroughputMiBps: ratio(beaconMeasured.relayThroughputMiBps, haproxy.relayThroughputMiBps)
   }
-  const bare = reference.bareNodeRelay
-  const targets = "failed" in beacon || "skipped" in beacon ? null : {
-    cpuSecondsPerGiB: { beacon: beacon.cpuSecondsPerGiB, target: bare.cpuSecondsPerGiB, lowerIsBetter: true },
-    addedRoundTripUs: { beacon: beacon.addedRoundTripUs, target: bare.addedRoundTripUs, lowerIsBetter: true },
-    memoryPerPairedSessionKiB: {
-      beacon: beacon.memoryPerPairedSessionKiB,
-      target: bare.memoryPerPairKB,
-      lowerIsBetter: true
-    },
-    pairsPerSecond: { beacon: beacon.pairsPerSecond, target: bare.pairsPerSecond, lowerIsBetter: false },
-    pairingLatencyP99Ms: { beacon: beacon.pairingLatencyP99Ms, target: bare.pairingLatencyP99Ms, lowerIsBetter: true }
-  }
-  const vsBareNodeRelay = targets === null ? null : Object.fromEntries(
-    Object.entries(targets).map(([name, { beacon, lowerIsBetter, target }]) => [
-      name,
-      { beacon, target, meets: beacon === null ? null : lowerIsBetter ? beacon <= target : beacon >= target }
-    ])
-  )
 
   return {
     benchmark: "cloudtaser-beacon",
@@ -538,6 +699,7 @@ const program = Effect.gen(function*() {
     },
     durationSeconds: round((nowMs() - startedAt) / 1000, 1),
     beacon,
+    bareNodeRelay,
     haproxy,
     direct: {
       ...directRoundTrips,
@@ -545,15 +707,19 @@ const program = Effect.gen(function*() {
       throughputMiBps: round(directBulk.mibPerSecond, 1),
       loadGeneratorCpuSecondsPerGiB: round(directBulk.cpuSecondsPerGiB, 3)
     },
+    vsBareNodeRelay: beaconMeasured === undefined || "failed" in bareNodeRelay || "skipped" in bareNodeRelay
+      ? null
+      : versusBareRelay(beaconMeasured, bareNodeRelay),
     ratioToHaproxy: ratios,
-    vsBareNodeRelay,
+    vsPublishedBareNodeRelay: beaconMeasured === undefined ? null : versusPublishedBareRelay(beaconMeasured),
     reference,
     loadGenerator: {
       openFileLimit: openFileLimit(process.pid),
       layout: "one Node.js process (this one) holds every client socket and the TLS backend, at most " +
         `${2 * plan.heldCount} sockets (${plan.heldCount} paired sessions, or ${plan.heldCount} haproxy clients and ` +
-        "their backend ends); the beacon and haproxy run as child processes with their own open-file limits; waiting " +
-        "clients and paired sessions are measured one after the other, each on a fresh beacon process"
+        "their backend ends); the beacon, the bare relay and haproxy run as child processes with their own " +
+        "open-file limits; waiting clients and paired sessions are measured one relay and one phase after the " +
+        "other, each on a fresh process"
     },
     definitions
   }
@@ -570,7 +736,9 @@ const main = program.pipe(
   Effect.tap((result) =>
     Effect.sync(() => {
       process.stdout.write(`${JSON.stringify(result)}\n`)
-      if ("failed" in result.beacon || "failed" in result.haproxy) process.exitCode = 1
+      if ([result.beacon, result.bareNodeRelay, result.haproxy].some((side) => "failed" in side)) {
+        process.exitCode = 1
+      }
     })
   ),
   Effect.tapErrorCause((cause) => Effect.sync(() => progress(`failed: ${cause.toString()}`)))

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { createWriteStream } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { type Child, spawnChild, waitForLine } from "./ChildProcess.ts"
+import { type Child, spawnNodeChild, waitForLine } from "./ChildProcess.ts"
 import type { Identity } from "./Identities.ts"
 import { connectPairingClient } from "./PairingClient.ts"
 import { closeSession, type SessionOpener, withDeadline } from "./Sessions.ts"
@@ -16,15 +16,32 @@ export const BEACON_BIN = new URL("../../../packages/cli/bin/cloudtaser-beacon.j
 
 const PAIRING_TIMEOUT_MS = 15_000
 
-/** A running beacon and the port it listens on. */
-export interface RunningBeacon {
+/** A running relay that speaks the beacon protocol (the beacon or the bare relay), and the port it listens on. */
+export interface RunningRelay {
   readonly child: Child
   readonly port: number
-  readonly addr: string
-  readonly opsAddr: string
-  /** Seconds from spawning the process to its "beacon listening" log line. */
+  /** Seconds from spawning the process to the line that says it listens. */
   readonly startupSeconds: number
 }
+
+/** A running beacon, its address and the address of its ops endpoints. */
+export interface RunningBeacon extends RunningRelay {
+  readonly addr: string
+  readonly opsAddr: string
+}
+
+/** Writes the relay's certificate and key into `dir` (the key readable by the owner only) and returns their paths. */
+export const writeServerCredentials = (
+  dir: string,
+  credentials: { readonly certPem: string; readonly keyPem: string }
+) =>
+  Effect.promise(async () => {
+    const certPath = join(dir, "relay.crt")
+    const keyPath = join(dir, "relay.key")
+    await writeFile(certPath, credentials.certPem)
+    await writeFile(keyPath, credentials.keyPem, { mode: 0o600 })
+    return { certPath, keyPath }
+  })
 
 interface Listening {
   readonly addr: string
@@ -58,10 +75,7 @@ export const startBeacon = (
   logPath?: string
 ) =>
   Effect.gen(function*() {
-    const certPath = join(dir, "beacon.crt")
-    const keyPath = join(dir, "beacon.key")
-    yield* Effect.promise(() => writeFile(certPath, credentials.certPem))
-    yield* Effect.promise(() => writeFile(keyPath, credentials.keyPem, { mode: 0o600 }))
+    const { certPath, keyPath } = yield* writeServerCredentials(dir, credentials)
     const limit = String(capacity)
     // Opened before the child starts, so that it is closed only after the child has stopped writing.
     const log = logPath === undefined ? undefined : yield* Effect.acquireRelease(
@@ -72,10 +86,7 @@ export const startBeacon = (
         })
     )
     const spawnedAt = performance.now()
-    const child = yield* spawnChild("beacon", process.execPath, [
-      ...process.execArgv.filter((arg) => arg.startsWith("--cpu-prof") === false),
-      ...extraArgs,
-      BEACON_BIN,
+    const child = yield* spawnNodeChild("beacon", BEACON_BIN, extraArgs, [
       "--addr",
       "127.0.0.1:0",
       "--ops-addr",

@@ -87,6 +87,23 @@ export const spawnChild = (
     (child) => stopChild(child.process)
   )
 
+/**
+ * Starts the Node.js program `script` with the benchmark's own Node.js and its options, except any `--cpu-prof`
+ * ones (a child that is to be profiled gets its own in `nodeArgs`), then `args`.
+ */
+export const spawnNodeChild = (
+  name: string,
+  script: string,
+  nodeArgs: ReadonlyArray<string>,
+  args: ReadonlyArray<string>
+): Effect.Effect<Child, ChildError, Scope.Scope> =>
+  spawnChild(name, process.execPath, [
+    ...process.execArgv.filter((arg) => arg.startsWith("--cpu-prof") === false),
+    ...nodeArgs,
+    script,
+    ...args
+  ])
+
 const hasExited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
 
 const stopChild = (child: ChildProcess): Effect.Effect<void> =>
