@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schedule } from "effect"
 import type { ChildProcess } from "node:child_process"
 import { spawn, spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
@@ -37,11 +37,15 @@ interface Beacon {
   readonly exit: Effect.Effect<number | null>
 }
 
-/** Starts `cloudtaser-beacon` with `args`; the scope kills it if the test has not stopped it. */
-const startBeacon = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
+/**
+ * Starts `cloudtaser-beacon` with `args` (or, with `command`, `cloudtaser <command> ...args`); the scope kills it if
+ * the test has not stopped it.
+ */
+const startBeacon = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}, command?: string) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
-      const child = spawn(process.execPath, [beaconBin, ...args], {
+      const entry = command === undefined ? [beaconBin] : [cloudtaserBin, command]
+      const child = spawn(process.execPath, [...entry, ...args], {
         env: { ...cleanEnv(), ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
@@ -118,6 +122,35 @@ const connectTls = (port: number, expectedBytes: number) =>
     }),
     ({ socket }) => Effect.sync(() => socket.destroy())
   )
+
+/**
+ * Connects to the beacon, answers its CHALLENGE with a frame out of order, and counts the TLS session tickets that
+ * arrived by the time the beacon has refused it: a server sends its tickets before any later record, so every ticket
+ * of the connection is counted by then.
+ */
+const ticketsOfOneConnection = (port: number) =>
+  Effect.async<number, Error>((resume) => {
+    const socket = Tls.connect({
+      host: "127.0.0.1",
+      port,
+      ALPNProtocols: ["cloudtaser-beacon/1"],
+      rejectUnauthorized: false
+    })
+    let tickets = 0
+    socket.on("session", () => tickets++)
+    socket.once("data", () => socket.write(Buffer.from([0x05, 0, 0, 0, 0])))
+    socket.on("error", (error) => resume(Effect.fail(error)))
+    socket.on("end", () => {
+      socket.destroy()
+      resume(Effect.succeed(tickets))
+    })
+  })
+
+/** The command line of a running process, as the kernel has it. */
+const commandLine = (pid: number): ReadonlyArray<string> =>
+  readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "")
+
+const selfSigned = ["--addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0", "--self-signed"]
 
 /** Resolves with every byte the beacon sends until it closes the connection. */
 const readUntilClosed = (socket: Tls.TLSSocket) =>
@@ -457,4 +490,35 @@ describe("cloudtaser-beacon", () => {
     expect(result.stdout).toContain("--max-waiting-per-source")
     expect(result.stdout).toContain("--drain-timeout")
   })
+})
+
+describe("the beacon process", () => {
+  // A client of the beacon never resumes a session, so tickets would be wasted work and bytes on every connection.
+  it.scopedLive("sends no TLS session tickets, started as cloudtaser-beacon or as cloudtaser beacon", () =>
+    Effect.gen(function*() {
+      for (const command of [undefined, "beacon"]) {
+        const beacon = yield* startBeacon(selfSigned, {}, command)
+        const listening = yield* beacon.line("beacon listening", "addr")
+        expect(yield* ticketsOfOneConnection(portOf(listening.annotations.addr))).toBe(0)
+      }
+    }))
+
+  it.scopedLive("keeps the OpenSSL configuration the user chose, which here leaves Node's two tickets", () =>
+    Effect.gen(function*() {
+      const beacon = yield* startBeacon(selfSigned, { OPENSSL_CONF: "/dev/null" })
+      const listening = yield* beacon.line("beacon listening", "addr")
+      expect(yield* ticketsOfOneConnection(portOf(listening.annotations.addr))).toBe(2)
+    }))
+
+  it.scopedLive("runs in the process it was started as, with a small young generation unless the user set one", () =>
+    Effect.gen(function*() {
+      const tuned = yield* startBeacon(selfSigned)
+      yield* tuned.line("beacon listening", "addr")
+      expect(commandLine(tuned.child.pid!)).toContain("--max-semi-space-size=4")
+
+      const chosen = yield* startBeacon(selfSigned, { NODE_OPTIONS: "--max-semi-space-size=8" })
+      yield* chosen.line("beacon listening", "addr")
+      expect(commandLine(chosen.child.pid!).some((arg) => arg.startsWith("--max-semi-space-size"))).toBe(false)
+      expect(commandLine(chosen.child.pid!).some((arg) => arg.startsWith("--openssl-config="))).toBe(true)
+    }))
 })
