@@ -514,7 +514,7 @@ describe("the beacon process", () => {
     Effect.gen(function*() {
       const tuned = yield* startBeacon(selfSigned)
       yield* tuned.line("beacon listening", "addr")
-      expect(commandLine(tuned.child.pid!)).toContain("--max-semi-space-size=4")
+      expect(commandLine(tuned.child.pid!)).toContain("--max-semi-space-size=2")
 
       const chosen = yield* startBeacon(selfSigned, { NODE_OPTIONS: "--max-semi-space-size=8" })
       yield* chosen.line("beacon listening", "addr")

@@ -6,7 +6,7 @@
  */
 import { Data, Either } from "effect"
 import { createHash, createPrivateKey, type KeyObject, sign, verify, X509Certificate } from "node:crypto"
-import { purposes } from "./internal/x509.ts"
+import { purposes } from "./internal/oids.ts"
 
 /** The client's role as it appears on the wire: 1 bridge, 2 broker. */
 export type HelloRole = 1 | 2

@@ -6,7 +6,6 @@ import { BeaconMetrics } from "@cloudtaser/beacon/BeaconMetrics"
 import * as BeaconServer from "@cloudtaser/beacon/BeaconServer"
 import * as OpsServer from "@cloudtaser/beacon/OpsServer"
 import * as Tracing from "@cloudtaser/beacon/Tracing"
-import { makeServerCertificate } from "@cloudtaser/pki/Certificates"
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Effect, Fiber, Option, Schema } from "effect"
 import { createPrivateKey, X509Certificate } from "node:crypto"
@@ -257,6 +256,8 @@ const tlsCredentials = Effect.fn("Beacon.tlsCredentials")(function*(flags: Beaco
     if (Option.isSome(flags.tlsCert) || Option.isSome(flags.tlsKey)) {
       return yield* new BeaconConfigError({ reason: "self_signed_and_cert", detail: "" })
     }
+    // Loaded only here: the certificate-building library would otherwise sit in the beacon's heap for nothing.
+    const { makeServerCertificate } = yield* Effect.promise(() => import("@cloudtaser/pki/Certificates"))
     const issued = yield* makeServerCertificate({
       commonName: "cloudtaser-beacon",
       ...selfSignedNames(flags.addr.host)

@@ -26,10 +26,7 @@ const oid = {
   authorityKeyIdentifier: "2.5.29.35"
 } as const
 
-export const purposes = {
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2"
-} as const
+export { purposes } from "./oids.ts"
 
 /** Key usage bits in DER order: bit 0 is the top bit of the first byte. */
 export const keyUsageBits = { digitalSignature: 0, keyCertSign: 5, cRLSign: 6 } as const
