@@ -510,7 +510,7 @@ describe("the beacon process", () => {
       expect(yield* ticketsOfOneConnection(portOf(listening.annotations.addr))).toBe(2)
     }))
 
-  it.scopedLive("runs in the process it was started as, with a small young generation unless the user set one", () =>
+  it.scopedLive("runs in the process it was started as, with small semi-spaces unless the user set their size", () =>
     Effect.gen(function*() {
       const tuned = yield* startBeacon(selfSigned)
       yield* tuned.line("beacon listening", "addr")
