@@ -92,8 +92,8 @@ export interface RoundTripFigures {
 
 /**
  * 64-byte round trips over several paths at once: one session per path, a warm-up on each, then `rounds` rounds in
- * which every path in turn makes `perRound` round trips. Taking turns exposes all paths to the same drift in the
- * machine's load, so that their differences stay fair when something else runs.
+ * which every path in turn makes `perRound` round trips, each round starting one path later. Taking turns exposes all
+ * paths to the same drift in the machine's load, so that their differences stay fair when something else runs.
  */
 export const interleavedRoundTrips = async (
   openers: ReadonlyArray<SessionOpener>,
@@ -107,8 +107,10 @@ export const interleavedRoundTrips = async (
     for (const session of sessions) await roundTrips(session, 0, warmup, 60_000)
     const perPath = sessions.map(() => ({ all: [] as Array<number>, roundMedians: [] as Array<number> }))
     for (let round = 0; round < rounds; round++) {
-      for (const [i, session] of sessions.entries()) {
-        const samples = await roundTrips(session, perRound, 0, 60_000)
+      // Each round starts with the next path, so that no path always runs first or right after another.
+      for (let turn = 0; turn < sessions.length; turn++) {
+        const i = (round + turn) % sessions.length
+        const samples = await roundTrips(sessions[i]!, perRound, 0, 60_000)
         perPath[i]!.all.push(...samples)
         perPath[i]!.roundMedians.push(median(samples))
       }
