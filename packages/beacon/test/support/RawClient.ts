@@ -30,8 +30,11 @@ export interface RawClient {
   readonly peerBytes: () => Buffer
 }
 
+/** Where a raw client connects: a beacon's handle, or anything else listening on 127.0.0.1. */
+export type Target = Pick<BeaconHandle, "address">
+
 /** Opens a TLS connection to the beacon and starts collecting frames. */
-export const rawConnect = (beacon: BeaconHandle, options: { readonly alpn?: ReadonlyArray<string> } = {}) =>
+export const rawConnect = (beacon: Target, options: { readonly alpn?: ReadonlyArray<string> } = {}) =>
   Effect.acquireRelease(
     Effect.async<{ readonly socket: tls.TLSSocket; readonly tcp: net.Socket }, Error>((resume) => {
       const tcp = net.connect({ host: "127.0.0.1", port: beacon.address.port })
@@ -152,7 +155,7 @@ export const helloFrame = (
 
 /** Connects, reads CHALLENGE and sends HELLO; returns the client for the test to go on with. */
 export const rawHello = (
-  beacon: BeaconHandle,
+  beacon: Target,
   pairing: Pairing,
   side: "bridge" | "broker",
   overrides: HelloOverrides = {}
