@@ -305,7 +305,8 @@ describe("Vault client against the Vault dev server", () => {
       assert.strictEqual(error._tag, "VaultSealed")
       assert.strictEqual(
         error.message,
-        `Vault at ${server.url} is sealed and cannot serve GET secret/data/app: unseal it (vault operator unseal) and retry`
+        `Vault at ${server.url} is sealed and cannot serve GET secret/data/app: ` +
+          "unseal it (vault operator unseal) and retry"
       )
       assert.strictEqual(afterUnseal._tag, "VaultNotFound")
     }))

@@ -578,7 +578,8 @@ describe("VaultDevServer: listing (api-docs: secret/kv/kv-v2 list, index LIST)",
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
         `POST /v1/secret/data/two HTTP/1.1\r\nHost: ${host}\r\nX-Vault-Token: ${rootToken}\r\n`,
         `Transfer-Encoding: chunked\r\n\r\n${chunked.length.toString(16)}\r\n${chunked}\r\n0\r\n\r\n`,
-        `LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: ${host}\r\nX-Vault-Token: ${rootToken}\r\nConnection: close\r\n\r\n`
+        `LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: ${host}\r\nX-Vault-Token: ${rootToken}\r\n`,
+        "Connection: close\r\n\r\n"
       ].join("")
       const answer = yield* rawExchange(url, raw)
       const statuses = Array.from(answer.matchAll(/HTTP\/1\.1 (\d{3})/g), (match) => match[1])
