@@ -12,7 +12,6 @@ import { createPrivateKey, X509Certificate } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { isIP } from "node:net"
 import { hostname } from "node:os"
-import { setFlagsFromString } from "node:v8"
 import { formatAddress, type ListenAddress, parseAddress } from "../ListenAddress.ts"
 
 const durationUnits: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
@@ -296,12 +295,6 @@ const listenFailure = (addr: ListenAddress, error: BeaconServer.BeaconStartError
  */
 export const serve = (flags: BeaconFlags) =>
   Effect.gen(function*() {
-    // Relayed bytes live in TLS buffers outside the JavaScript heap. By default V8 answers each few dozen MB of such
-    // external memory with a full mark-compact, whose cost grows with the whole heap the program has loaded; counted
-    // in the global heap limit instead, they are collected along with the heap and the relay spends about a quarter
-    // less CPU per byte. Only the beacon relays bulk bytes, so only its process gets the flag; it takes effect at the
-    // next collection, so setting it here, before any socket opens, is early enough.
-    yield* Effect.sync(() => setFlagsFromString("--external-memory-accounted-in-global-limit"))
     const tls = yield* tlsCredentials(flags)
 
     const beacon = yield* BeaconServer.make({
